@@ -1,0 +1,32 @@
+"""sst: SAMU-XLS-R distillation and adapter-based speech translation, in recipe style."""
+from setuptools import find_packages, setup
+
+# The stack is pinned: these versions were resolved together on Python 3.11 with pip 24
+# (espnet 202511 caps setuptools below 74, which newer torch releases cannot live with).
+INSTALL_REQUIRES = [
+    "torch==2.11.0",
+    "torchaudio==2.11.0",
+    "espnet==202511",
+    "transformers==5.23.0",
+    "sentence-transformers==6.2.0",
+    "sentencepiece==0.2.0",
+    "sacrebleu==2.6.0",
+    "typeguard==4.6.0",
+    "soundfile==0.14.0",
+    "av==18.1.0",
+    "kaldiio==2.18.1",
+    "tensorboard==2.21.0",
+    "matplotlib==3.11.2",
+    "tqdm",
+    "PyYAML",
+]
+
+setup(
+    name="sst",
+    version="0.1.0",
+    description="Speech translation with SAMU-XLS-R encoders and mBART-50 decoders, with adapters",
+    packages=find_packages(include=["sst", "sst.*"]),
+    python_requires=">=3.10,<3.12",
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest==9.2.0"]},
+)
