@@ -1,0 +1,147 @@
+"""Stage 2: decode a data dir's audio to 16 kHz mono 16-bit FLAC, cut segments, filter by duration.
+
+    python -m sst.bin.dump_audio --data_dir data/train_fr_en --output_dir dump/train_fr_en \\
+        --config conf/dump.yaml --nj 4 [--sample_rate 16000] [--min_duration 0.3] [--max_duration 30]
+
+Writes ``<output_dir>/audio/<utt>.flac`` and, for the kept utterances, wav.scp, utt2num_samples,
+speech_shape, transcript, translation, utt2lang, utt2tgt_lang, utt2spk, plus dump_report.txt (kept
+and skipped counts by reason). Each recording is decoded once, in one of ``--nj`` processes. A run
+with the same data dir and settings as a finished one does nothing; an interrupted one reuses the
+FLAC files it already wrote.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import multiprocessing
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from sst.data.audio import DumpConfig, RecordingTask, dump_recording
+from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, fingerprint, is_done, mark_done, validate_data_dir,
+                              validate_dump_dir, write_kv)
+
+FORMAT_VERSION = 1
+
+
+def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> DumpConfig:
+    """DumpConfig from a YAML file (keys sample_rate, min_duration, max_duration), then CLI overrides."""
+    values = {}
+    if path is not None:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        known = {f.name for f in dataclasses.fields(DumpConfig)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = DumpConfig(**values)
+    config = DumpConfig(int(config.sample_rate), float(config.min_duration), float(config.max_duration))
+    if config.sample_rate <= 0 or config.min_duration < 0 or config.max_duration <= config.min_duration:
+        raise ValueError(f"bad dump settings {config} (need sample_rate > 0, 0 <= min_duration < max_duration)")
+    return config
+
+
+def recording_tasks(data: DataDir, audio_dir: Path, config: DumpConfig) -> list[RecordingTask]:
+    """One task per recording of the data dir, sorted by recording id."""
+    grouped: dict[str, list[tuple[str, float | None, float | None]]] = {}
+    if data.segments is None:
+        for utt in data.utts:
+            grouped[utt] = [(utt, None, None)]
+    else:
+        for utt in data.utts:
+            seg = data.segments[utt]
+            grouped.setdefault(seg.recording, []).append((utt, seg.start, seg.end))
+    return [RecordingTask(rec, data.wav_scp[rec], utts, str(audio_dir), config)
+            for rec, utts in sorted(grouped.items())]
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str | None]]:
+    """Run dump_recording over the tasks in nj processes; utt -> (num samples, skip reason or None)."""
+    results = {}
+    with tqdm(total=len(tasks), desc="dump_audio", unit="rec") as bar:
+        if nj <= 1 or len(tasks) <= 1:
+            outputs = map(dump_recording, tasks)
+            pool = None
+        else:
+            # forkserver: workers fork from a clean process that imported the audio stack once
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["sst.data.audio"])
+            pool = context.Pool(nj, initializer=_init_worker)
+            chunksize = max(1, min(32, len(tasks) // (nj * 16)))
+            outputs = pool.imap_unordered(dump_recording, tasks, chunksize=chunksize)
+        try:
+            for output in outputs:
+                results.update({utt: (n, reason) for utt, n, reason in output})
+                bar.update()
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", type=Path, required=True, help="stage-1 data dir")
+    parser.add_argument("--output_dir", type=Path, required=True, help="dump dir to write")
+    parser.add_argument("--config", type=Path, default=None, help="YAML: sample_rate, min_duration, max_duration")
+    parser.add_argument("--nj", type=int, default=1, help="number of worker processes")
+    parser.add_argument("--sample_rate", type=int, default=None, help="overrides the config")
+    parser.add_argument("--min_duration", type=float, default=None, help="seconds; overrides the config")
+    parser.add_argument("--max_duration", type=float, default=None, help="seconds; overrides the config")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    config = load_config(args.config, {"sample_rate": args.sample_rate, "min_duration": args.min_duration,
+                                       "max_duration": args.max_duration})
+    data = validate_data_dir(args.data_dir)
+    inputs = sorted(p for p in args.data_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+                    and p.name != "skip_report.txt")
+    digest = fingerprint(contents=inputs, version=FORMAT_VERSION, **dataclasses.asdict(config))
+    out = args.output_dir
+    if is_done(out, digest) and (out / "wav.scp").is_file():
+        logging.info("%s: already done (same data dir and settings), nothing to do", out)
+        return
+    audio_dir = (out / "audio").resolve()
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    tasks = recording_tasks(data, audio_dir, config)
+    logging.info("dumping %d utterances of %d recordings from %s with %s, nj=%d",
+                 len(data.utts), len(tasks), args.data_dir, config, args.nj)
+    results = run_tasks(tasks, args.nj)
+
+    report = SkipReport(f"{out.name} (stage 2, dump_audio)")
+    kept = []
+    for utt in data.utts:
+        n, reason = results[utt]
+        if reason is None:
+            kept.append(utt)
+            report.keep()
+        else:
+            report.skip(reason, utt)
+    num_samples = {utt: str(results[utt][0]) for utt in kept}
+    write_kv(out / "wav.scp", {utt: str(audio_dir / f"{utt}.flac") for utt in kept})
+    write_kv(out / "utt2num_samples", num_samples)
+    write_kv(out / "speech_shape", num_samples)
+    write_kv(out / "transcript", {utt: data.transcript(utt) for utt in kept})
+    write_kv(out / "translation", {utt: data.translation(utt) for utt in kept})
+    write_kv(out / "utt2lang", {utt: data.utt2lang[utt] for utt in kept})
+    write_kv(out / "utt2tgt_lang", {utt: data.utt2tgt_lang[utt] for utt in kept})
+    write_kv(out / "utt2spk", {utt: data.utt2spk[utt] for utt in kept})
+    report.write(out / "dump_report.txt")
+    report.log()
+    validate_dump_dir(out, DUMP_FILES)
+    mark_done(out, digest)
+    logging.info("wrote %s (%d utterances)", out, len(kept))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Corpus readers, Kaldi-style data directories and audio decoding (recipe stages 1-2)."""

@@ -1,0 +1,180 @@
+"""Audio for stage 2: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, FLAC dumps."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional
+
+# Suffixes libsndfile decodes; anything else goes straight to PyAV.
+SOUNDFILE_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au")
+
+
+class AudioDecodeError(Exception):
+    """An audio file is missing, empty, or neither soundfile nor PyAV can decode it."""
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return data.mean(axis=1), rate
+
+
+def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
+    chunks, rate = [], 0
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise AudioDecodeError(f"{path}: no audio stream")
+        stream = container.streams.audio[0]
+        to_float = av.AudioResampler(format="fltp")  # sample format only; rate and layout kept
+        for frame in container.decode(stream):
+            for converted in to_float.resample(frame):
+                chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
+                rate = converted.sample_rate
+        for converted in to_float.resample(None):
+            chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
+    if not chunks:
+        return np.zeros(0, dtype=np.float32), rate
+    return np.concatenate(chunks), rate
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Decode a file to mono float32 at its own sample rate; AudioDecodeError when it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path}: zero-byte file")
+    errors = []
+    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            return _read_soundfile(path)
+        except (sf.SoundFileError, RuntimeError) as e:
+            errors.append(f"soundfile: {e}")
+    try:
+        return _read_pyav(path)
+    except (av.FFmpegError, ValueError, OSError, AudioDecodeError) as e:
+        errors.append(f"PyAV: {e}")
+    raise AudioDecodeError(f"{path}: cannot decode ({'; '.join(errors)})")
+
+
+def resample(waveform: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Resample a mono float32 signal with torchaudio (a no-op when the rates agree)."""
+    if orig_rate == new_rate or waveform.size == 0:
+        return waveform
+    tensor = torch.from_numpy(np.ascontiguousarray(waveform))
+    return torchaudio.functional.resample(tensor, orig_rate, new_rate).numpy()
+
+
+def load_resampled(path: str | Path, sample_rate: int) -> np.ndarray:
+    """Decode, downmix to mono and resample a file to ``sample_rate``."""
+    waveform, rate = load_audio(path)
+    return resample(waveform, rate, sample_rate)
+
+
+def write_flac(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
+    """Write 16-bit PCM FLAC atomically (temp file + rename), so a crash leaves no half file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
+    tmp.replace(path)
+
+
+def readable_flac_frames(path: Path, sample_rate: int) -> int | None:
+    """Number of frames of an existing mono FLAC at ``sample_rate`` that reads back, else None."""
+    try:
+        info = sf.info(str(path))
+        if info.samplerate != sample_rate or info.channels != 1 or info.frames <= 0:
+            return None
+        with sf.SoundFile(str(path)) as f:
+            f.seek(info.frames - 1)
+            if len(f.read(1)) != 1:
+                return None
+        return info.frames
+    except (sf.SoundFileError, RuntimeError):
+        return None
+
+
+# Reasons stage 2 skips an utterance for.
+AUDIO_MISSING = "audio missing"
+ZERO_BYTE = "zero-byte audio"
+UNDECODABLE = "undecodable audio"
+EMPTY_AUDIO = "empty audio"
+PAST_END = "segment past end"
+TOO_SHORT = "too short"
+TOO_LONG = "too long"
+
+
+@dataclass
+class DumpConfig:
+    """Stage-2 audio settings (``conf/dump.yaml``)."""
+
+    sample_rate: int = 16000
+    min_duration: float = 0.3
+    max_duration: float = 30.0
+
+
+@dataclass
+class RecordingTask:
+    """One recording to decode once, and the utterances to cut from it (start/end None: all of it)."""
+
+    recording: str
+    path: str
+    utts: list[tuple[str, float | None, float | None]]
+    out_dir: str
+    config: DumpConfig
+
+
+def _duration_reason(num_samples: int, config: DumpConfig) -> str | None:
+    seconds = num_samples / config.sample_rate
+    if seconds < config.min_duration:
+        return TOO_SHORT
+    if seconds > config.max_duration:
+        return TOO_LONG
+    return None
+
+
+def dump_recording(task: RecordingTask) -> list[tuple[str, int, str | None]]:
+    """Write ``<out_dir>/<utt>.flac`` for each utterance of a recording that passes the filters.
+
+    Returns (utt, number of samples, skip reason or None) per utterance. A FLAC that already exists
+    and reads back at the right rate is reused without decoding the recording again.
+    """
+    config, out_dir = task.config, Path(task.out_dir)
+    results, todo = [], []
+    for utt, start, end in task.utts:
+        frames = readable_flac_frames(out_dir / f"{utt}.flac", config.sample_rate)
+        if frames is None:
+            todo.append((utt, start, end))
+        else:
+            results.append((utt, frames, _duration_reason(frames, config)))
+    if not todo:
+        return results
+    path = Path(task.path)
+    reason = AUDIO_MISSING if not path.is_file() else ZERO_BYTE if path.stat().st_size == 0 else None
+    if reason is None:
+        try:
+            waveform = load_resampled(path, config.sample_rate)
+        except AudioDecodeError:
+            reason = UNDECODABLE
+    if reason is None and waveform.size == 0:
+        reason = EMPTY_AUDIO
+    if reason is not None:
+        return results + [(utt, 0, reason) for utt, _, _ in todo]
+    total = waveform.size
+    min_samples = config.min_duration * config.sample_rate
+    for utt, start, end in todo:
+        first = 0 if start is None else round(start * config.sample_rate)
+        last = total if end is None else min(round(end * config.sample_rate), total)
+        if first >= total or (end is not None and round(end * config.sample_rate) > total
+                              and last - first < min_samples):
+            results.append((utt, 0, PAST_END))
+            continue
+        reason = _duration_reason(last - first, config)
+        if reason is None:
+            write_flac(out_dir / f"{utt}.flac", waveform[first:last], config.sample_rate)
+        results.append((utt, last - first, reason))
+    return results

@@ -1,0 +1,152 @@
+"""CoVoST-2 (on Common Voice v4) to Kaldi-style data dirs.
+
+Inputs: ``<covost_dir>/covost_v2.<src>_<tgt>.tsv`` (columns path, sentence, translation, client_id,
+split; CoVoST spelling of language codes, e.g. ``zh-CN``) and Common Voice v4
+``<commonvoice_dir>/<src>/validated.tsv`` with the clips in ``<commonvoice_dir>/<src>/clips/``.
+Both TSVs are written by pandas with ``quoting=QUOTE_NONE, escapechar="\\"`` and are read the same way.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sst.data import langs
+from sst.data.datadir import SkipReport, clean_text
+
+COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
+# Which values of the TSV's ``split`` column make up each set (``train_covost`` is CoVoST's extra train).
+SPLIT_VALUES = {"train": ("train", "train_covost")}
+
+# Skip reasons, in the order they are checked.
+EMPTY_TRANSCRIPT = "empty transcript"
+EMPTY_TRANSLATION = "empty translation"
+NOT_VALIDATED = "not in validated.tsv"
+DUPLICATE = "duplicate utterance id"
+CLIP_MISSING = "clip missing"
+CLIP_ZERO_BYTE = "zero-byte clip"
+
+csv.field_size_limit(1 << 24)
+
+
+@dataclass
+class Utterance:
+    """One kept CoVoST-2 row."""
+
+    utt_id: str
+    clip: Path
+    transcript: str
+    translation: str
+    speaker: str
+
+
+def direction(src_lang: str, tgt_lang: str) -> tuple[str, str]:
+    """CoVoST spellings of a direction ("zh", "en" -> "zh-CN", "en"); ValueError if CoVoST-2 lacks it."""
+    src, tgt = langs.covost2_code(src_lang), langs.covost2_code(tgt_lang)
+    if not ((src in langs.COVOST2_X_TO_EN and tgt == "en") or (src == "en" and tgt in langs.COVOST2_EN_TO_X)):
+        raise ValueError(f"CoVoST-2 has no direction {src_lang}->{tgt_lang}; it has X->en for X in "
+                         f"{' '.join(langs.COVOST2_X_TO_EN)} and en->X for X in "
+                         f"{' '.join(langs.COVOST2_EN_TO_X)}")
+    return src, tgt
+
+
+def read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows of a pandas-written TSV (QUOTE_NONE, backslash escapes) as (line number, row dict).
+
+    ValueError naming the file and line if the header lacks a required column or a row has the
+    wrong number of fields.
+    """
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ValueError(f"{path}: empty file, expected a header line") from None
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise ValueError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has {', '.join(header)})")
+        for row in reader:
+            if len(row) != len(header):
+                raise ValueError(f"{path}:{reader.line_num}: {len(row)} fields, the header has "
+                                 f"{len(header)}")
+            yield reader.line_num, dict(zip(header, row))
+
+
+def tsv_path(covost_dir: Path, src_lang: str, tgt_lang: str) -> Path:
+    """The CoVoST-2 TSV of a direction; FileNotFoundError with the way to get it if it is absent."""
+    src, tgt = direction(src_lang, tgt_lang)
+    path = Path(covost_dir) / f"covost_v2.{src}_{tgt}.tsv"
+    if not path.is_file():
+        hint = (f"extract it: tar xzf {path}.tar.gz -C {covost_dir}" if path.with_name(path.name + ".tar.gz").is_file()
+                else f"download https://dl.fbaipublicfiles.com/covost/covost_v2.{src}_{tgt}.tsv.tar.gz "
+                     f"and extract it into {covost_dir}")
+        raise FileNotFoundError(f"{path}: missing; {hint}")
+    return path
+
+
+def validated_path(commonvoice_dir: Path, src_lang: str) -> Path:
+    """Common Voice's ``<lang>/validated.tsv``; FileNotFoundError if absent."""
+    path = Path(commonvoice_dir) / langs.covost2_code(src_lang) / "validated.tsv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; --commonvoice_dir must hold the Common Voice v4 "
+                                f"release, one folder per language with validated.tsv and clips/")
+    return path
+
+
+def clip_name(path_field: str) -> str:
+    """A clip's file name from a ``path`` column (some Common Voice releases omit the ``.mp3``)."""
+    return path_field if path_field.endswith(".mp3") else f"{path_field}.mp3"
+
+
+def read_validated(path: Path) -> set[str]:
+    """The clip file names (``path`` column) of Common Voice's validated.tsv."""
+    return {clip_name(row["path"]) for _, row in read_tsv(path, ("path",))}
+
+
+def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lang: str,
+                 splits: Sequence[str]) -> dict[str, tuple[list[Utterance], SkipReport]]:
+    """Read one direction; returns, per split, the kept utterances and a report of the skipped rows.
+
+    A row is skipped (and counted) when its transcript or translation is empty, its clip is not in
+    validated.tsv, its utterance id repeats, or its clip is missing or zero bytes.
+    """
+    src, tgt = direction(src_lang, tgt_lang)
+    short_src, short_tgt = langs.normalize(src), langs.normalize(tgt)
+    tsv = tsv_path(covost_dir, src, tgt)
+    validated = read_validated(validated_path(commonvoice_dir, src))
+    clips_dir = Path(commonvoice_dir).resolve() / src / "clips"
+    split_of = {value: split for split in splits for value in SPLIT_VALUES.get(split, (split,))}
+    results = {split: ([], SkipReport(f"{split}_{short_src}_{short_tgt} (stage 1, CoVoST-2)"))
+               for split in splits}
+    seen: set[str] = set()
+    for _, row in read_tsv(tsv, COVOST_COLUMNS):
+        split = split_of.get(row["split"])
+        if split is None:
+            continue
+        utts, report = results[split]
+        name = clip_name(row["path"])
+        utt_id = f"{short_src}-{short_tgt}-{name[:-len('.mp3')]}"
+        transcript, translation = clean_text(row["sentence"]), clean_text(row["translation"])
+        clip = clips_dir / name
+        if not transcript:
+            report.skip(EMPTY_TRANSCRIPT, utt_id)
+        elif not translation:
+            report.skip(EMPTY_TRANSLATION, utt_id)
+        elif name not in validated:
+            report.skip(NOT_VALIDATED, utt_id)
+        elif utt_id in seen:
+            report.skip(DUPLICATE, utt_id)
+        elif not clip.is_file():
+            report.skip(CLIP_MISSING, utt_id)
+        elif clip.stat().st_size == 0:
+            report.skip(CLIP_ZERO_BYTE, utt_id)
+        else:
+            seen.add(utt_id)
+            utts.append(Utterance(utt_id, clip, transcript, translation, row["client_id"] or utt_id))
+            report.keep()
+    for split, (utts, _) in results.items():
+        if not utts:
+            logging.warning("%s: no usable rows for split %s", tsv, split)
+    return results
