@@ -1,0 +1,65 @@
+"""Stage 2: embed every transcript of a dump dir with the sentence-embedding teacher (LaBSE), once.
+
+Writes ``teacher_embed.ark``/``.scp`` (one float32 vector per utterance) for the SAMU task to read.
+
+    python -m sst.bin.embed_teacher --dump_dir dump/train_fr_en --teacher_model sentence-transformers/LaBSE
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import torch
+from espnet2.fileio.read_text import read_2columns_text
+from sentence_transformers import SentenceTransformer
+
+
+def embed_texts(model: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:
+    """Embed texts in batches; returns float32 (len(texts), dim)."""
+    embeddings = model.encode(texts, batch_size=batch_size, convert_to_numpy=True,
+                              show_progress_bar=len(texts) > batch_size)
+    return embeddings.astype(np.float32)
+
+
+def load_teacher(name_or_dir: str) -> SentenceTransformer:
+    """The teacher from a hub id or a local directory, on GPU when one is available."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return SentenceTransformer(name_or_dir, device=device)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dump_dir", type=Path, required=True)
+    parser.add_argument("--teacher_model", default="sentence-transformers/LaBSE",
+                        help="sentence-transformers hub id or local directory")
+    parser.add_argument("--field", default="transcript", help="which text file of the dump dir to embed")
+    parser.add_argument("--batch_size", type=int, default=64)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    texts = read_2columns_text(args.dump_dir / args.field)
+    scp = args.dump_dir / "teacher_embed.scp"
+    if scp.exists() and set(read_2columns_text(scp)) == set(texts):
+        logging.info("%s: teacher embeddings already complete, nothing to do", scp)
+        return
+    empty = [utt for utt, text in texts.items() if not text.strip()]
+    if empty:
+        raise ValueError(f"{args.dump_dir / args.field}: empty text for utterance {empty[0]} "
+                         f"({len(empty)} in all); stage 1 should have skipped it")
+
+    teacher = load_teacher(args.teacher_model)
+    utts = sorted(texts)
+    logging.info("embedding %d texts of %s with %s", len(utts), args.dump_dir, args.teacher_model)
+    embeddings = embed_texts(teacher, [texts[u] for u in utts], args.batch_size)
+    ark = args.dump_dir / "teacher_embed.ark"
+    with kaldiio.WriteHelper(f"ark,scp:{ark},{scp}") as writer:
+        for utt, vector in zip(utts, embeddings):
+            writer(utt, vector)
+    logging.info("wrote %s (%d x %d)", scp, *embeddings.shape)
+
+
+if __name__ == "__main__":
+    main()

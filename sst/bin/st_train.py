@@ -1,0 +1,43 @@
+"""Stage 4: adapter speech translation with ESPnet's trainer, then packing of the trained model.
+
+    python -m sst.bin.st_train --config conf/tuning/train_st_samu_adapter.yaml \
+        --train_dump dump/train_fr.de --valid_dump dump/dev_fr.de --output_dir exp/st_samu_adapter \
+        --encoder_model exp/samu/encoder_hf --decoder_model facebook/mbart-large-50-many-to-many-mmt
+
+Any option not listed here goes to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
+The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+
+from sst.models.packing import PACKED, pack
+from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process,
+                              run_espnet)
+from sst.tasks.st import STTask
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dump_arguments(parser)
+    parser.add_argument("--encoder_model", default=None, help="HF Wav2Vec2 dir or id (SAMU export or XLS-R)")
+    parser.add_argument("--decoder_model", default=None, help="mBART-50 dir or hub id")
+    args, passthrough = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    if (args.output_dir / PACKED / "model.pth").exists():
+        logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
+        return
+    model_conf = {key: value for key, value in (("encoder_model", args.encoder_model),
+                                                ("decoder_model", args.decoder_model)) if value}
+    cmd = espnet_command(args, [("wav.scp", "speech", "sound"), ("text_int", "text", "text_int")],
+                         ["speech_shape", "text_shape"], model_conf, passthrough)
+    run_espnet(STTask, cmd)
+    if is_main_process():
+        packed = pack(args.output_dir, best_checkpoint(args.output_dir))
+        logging.info("packed the trained model into %s", packed)
+
+
+if __name__ == "__main__":
+    main()

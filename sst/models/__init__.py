@@ -1,0 +1,1 @@
+"""Model pieces: pretrained loaders, adapters, pooling, the SAMU and speech-translation models."""

@@ -1,0 +1,68 @@
+"""A trained speech-translation model as one self-contained directory (``exp/<st_exp>/packed``).
+
+Holds the encoder and decoder configs, the tokenizer, the ESPnet config pointing at them and the
+weights, so decoding and ``sst.bin.translate`` need neither the hub nor the original checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+from transformers import PreTrainedTokenizerBase, Wav2Vec2FeatureExtractor
+
+from sst.models.pretrained import load_tokenizer
+from sst.models.speech_translation import SpeechTranslationModel
+
+PACKED = "packed"
+
+
+def pack(exp_dir: Path, checkpoint: Path) -> Path:
+    """Write ``exp_dir/packed`` from the experiment's config and ``checkpoint``; returns its path."""
+    config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
+    model_conf = config["model_conf"]
+    out = exp_dir / PACKED
+    tmp = exp_dir / f"{PACKED}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model, _ = _build({**config, "model_conf": {**model_conf, "pretrained": False}}, checkpoint)
+    model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
+    _feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
+    model.mbart.config.save_pretrained(tmp / "decoder")
+    model.mbart.generation_config.save_pretrained(tmp / "decoder")
+    load_tokenizer(model_conf["decoder_model"]).save_pretrained(tmp / "decoder")
+    config["model_conf"] = {**model_conf, "encoder_model": "encoder", "decoder_model": "decoder",
+                            "pretrained": False}
+    (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    torch.save(model.state_dict(), tmp / "model.pth")
+    (tmp / "source.txt").write_text(f"{checkpoint}\n", encoding="utf-8")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out
+
+
+def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslationModel, PreTrainedTokenizerBase]:
+    """Load a packed model (the ``packed`` dir itself or the experiment dir holding it), in eval mode."""
+    packed = model_dir / PACKED if (model_dir / PACKED).is_dir() else model_dir
+    if not (packed / "model.pth").exists():
+        raise FileNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")
+    config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
+    for key in ("encoder_model", "decoder_model"):
+        config["model_conf"][key] = str(packed / config["model_conf"][key])
+    model, _ = _build(config, packed / "model.pth")
+    return model.to(device).eval(), load_tokenizer(str(packed / "decoder"))
+
+
+def _build(config: dict, weights: Path) -> tuple[SpeechTranslationModel, argparse.Namespace]:
+    """Build the model of an ESPnet config and load ``weights`` strictly (every tensor must match)."""
+    model = SpeechTranslationModel(**config["model_conf"])
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
+    return model, argparse.Namespace(**config)
+
+
+def _feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
+    try:
+        return Wav2Vec2FeatureExtractor.from_pretrained(encoder_model)
+    except OSError:
+        return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)

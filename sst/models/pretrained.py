@@ -1,0 +1,50 @@
+"""Loading the pretrained HF components from a hub id or a local directory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
+                          PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2Model)
+
+
+def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_overrides) -> Wav2Vec2Model:
+    """A Wav2Vec2Model (XLS-R, SAMU-XLS-R export, ...) from a hub id or a saved directory.
+
+    ``pretrained=False`` builds the architecture of the directory's config.json with random weights.
+    ``config_overrides`` set training-time options such as ``mask_time_prob`` or ``layerdrop``.
+    """
+    if not pretrained:
+        config = Wav2Vec2Config.from_pretrained(name_or_dir, **config_overrides)
+        logging.info("speech encoder: random weights from the config of %s", name_or_dir)
+        return Wav2Vec2Model(config)
+    logging.info("speech encoder: loading %s", name_or_dir)
+    return Wav2Vec2Model.from_pretrained(name_or_dir, **config_overrides)
+
+
+def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:
+    """An mBART(-50) sequence-to-sequence model from a hub id or a saved directory."""
+    if not pretrained:
+        config = MBartConfig.from_pretrained(name_or_dir, **config_overrides)
+        logging.info("decoder: random weights from the config of %s", name_or_dir)
+        return MBartForConditionalGeneration(config)
+    logging.info("decoder: loading %s", name_or_dir)
+    return MBartForConditionalGeneration.from_pretrained(name_or_dir, **config_overrides)
+
+
+def load_tokenizer(name_or_dir: str) -> PreTrainedTokenizerBase:
+    """The decoder's tokenizer (mBART-50's sentencepiece model with its language codes)."""
+    return AutoTokenizer.from_pretrained(name_or_dir)
+
+
+def language_token_id(tokenizer: PreTrainedTokenizerBase, code: str) -> int:
+    """The id of a language token such as ``en_XX``; a clear error if the tokenizer lacks it."""
+    token_id = tokenizer.convert_tokens_to_ids(code)
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise ValueError(f"the tokenizer has no language token {code!r}")
+    return token_id
+
+
+def is_local_model(name_or_dir: str) -> bool:
+    """True when the argument names an existing local directory rather than a hub id."""
+    return Path(name_or_dir).is_dir()

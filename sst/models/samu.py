@@ -1,0 +1,71 @@
+"""SAMU-XLS-R: a speech encoder distilled toward a sentence-embedding teacher (LaBSE)."""
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from torch import nn
+
+from sst.models import freezing
+from sst.models.pooling import AttentionPooling
+from sst.models.pretrained import load_speech_encoder
+from sst.models.speech_encoder import SpeechEncoder
+
+
+class SamuModel(AbsESPnetModel):
+    """XLS-R -> attention pooling -> linear to the teacher size -> tanh; loss = 1 - cosine(student, teacher).
+
+    The teacher embeddings are inputs (computed once in stage 2), never a module of this model.
+    """
+
+    def __init__(
+        self,
+        encoder_model: str = "facebook/wav2vec2-xls-r-300m",
+        teacher_dim: int = 768,
+        pooling_dim: int = 256,
+        pretrained: bool = True,
+        freeze: Sequence[str] = (),
+        keep_trainable: Sequence[str] = (),
+        normalize_waveform: bool = True,
+        mask_time_prob: float = 0.05,
+        mask_time_length: int = 10,
+        layerdrop: float = 0.05,
+    ):
+        super().__init__()
+        wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+                                       mask_time_length=mask_time_length, layerdrop=layerdrop)
+        self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
+        self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
+        self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
+        _freeze_encoder_groups(self.encoder, freeze, keep_trainable)
+        freezing.log_parameter_report(self)
+
+    def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
+        """Utterance embeddings in the teacher's space, (batch, teacher_dim), in [-1, 1]."""
+        frames, lengths = self.encoder(speech, speech_lengths)
+        return torch.tanh(self.projection(self.pooling(frames, lengths)))
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, teacher: torch.Tensor,
+                **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        student = self.embed(speech, speech_lengths)
+        cosine = nn.functional.cosine_similarity(student, teacher.to(student.dtype), dim=-1)
+        loss = (1.0 - cosine).mean()
+        stats = {"loss": loss.detach(), "cosine": cosine.mean().detach()}
+        return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)
+
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> dict:
+        return {}
+
+
+def _freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
+    """Freeze groups of the XLS-R encoder: ``feature_projection``, ``encoder`` (all transformer
+    layers) or ``layers.N`` for single layers; the CNN feature encoder is always frozen."""
+    wav2vec2 = encoder.wav2vec2
+    groups = {"feature_projection": wav2vec2.feature_projection, "encoder": wav2vec2.encoder}
+    groups.update({f"layers.{i}": layer for i, layer in enumerate(wav2vec2.encoder.layers)})
+    freezing.freeze(groups, frozen, keep_trainable)
+    if frozen:
+        logging.info("frozen encoder groups: %s", ", ".join(frozen))

@@ -1,0 +1,127 @@
+"""Adapter speech translation: (SAMU-)XLS-R encoder + length adaptor + mBART-50 decoder.
+
+Which parts train is declared in the config (``freeze`` / ``keep_trainable`` / adapter sizes), so the
+paper's system, the XLS-R baseline, full fine-tuning and LNA fine-tuning differ by config only.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+from torch import nn
+from transformers.modeling_outputs import BaseModelOutput
+
+from sst.models.adapters import attach_adapters
+from sst.models import freezing
+from sst.models.length_adaptor import LengthAdaptor
+from sst.models.pretrained import load_mbart, load_speech_encoder
+from sst.models.speech_encoder import SpeechEncoder
+
+IGNORE_ID = -1
+
+
+class SpeechTranslationModel(AbsESPnetModel):
+    """Targets are ``<lang_code> tokens </s>`` id sequences; the decoder input is ``</s> <lang_code> tokens``."""
+
+    def __init__(
+        self,
+        encoder_model: str = "facebook/wav2vec2-xls-r-300m",
+        decoder_model: str = "facebook/mbart-large-50-many-to-many-mmt",
+        pretrained: bool = True,
+        encoder_adapter_dim: int = 768,
+        decoder_adapter_dim: int = 768,
+        adapter_dropout: float = 0.1,
+        length_adaptor_layers: int = 3,
+        length_adaptor_kernel: int = 3,
+        freeze: Sequence[str] = ("encoder", "decoder"),
+        keep_trainable: Sequence[str] = (),
+        label_smoothing: float = 0.1,
+        normalize_waveform: bool = True,
+        mask_time_prob: float = 0.0,
+        encoder_layerdrop: float = 0.0,
+        decoder_layerdrop: float = 0.0,
+    ):
+        super().__init__()
+        wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+                                       layerdrop=encoder_layerdrop)
+        self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
+        mbart = load_mbart(decoder_model, pretrained=pretrained, decoder_layerdrop=decoder_layerdrop)
+        # Only mBART's decoder and LM head are used: the text encoder is dropped to save memory.
+        mbart.model.encoder = None
+        self.mbart = mbart
+        self.config = mbart.config
+        self.length_adaptor = LengthAdaptor(self.encoder.output_dim, mbart.config.d_model,
+                                            length_adaptor_layers, length_adaptor_kernel)
+        self.encoder_adapters = self._maybe_adapters(wav2vec2.encoder.layers, wav2vec2.config.hidden_size,
+                                                     encoder_adapter_dim, adapter_dropout)
+        self.decoder_adapters = self._maybe_adapters(mbart.model.decoder.layers, mbart.config.d_model,
+                                                     decoder_adapter_dim, adapter_dropout)
+        self.label_smoothing = label_smoothing
+        decoder = mbart.model.decoder
+        freeze_groups = {
+            "encoder": wav2vec2,
+            "decoder": nn.ModuleList([decoder.layers, decoder.layer_norm, decoder.layernorm_embedding]),
+            "embeddings": nn.ModuleList([mbart.model.shared, decoder.embed_positions, mbart.lm_head]),
+        }
+        # mBART's token embeddings and LM head are always frozen (they are tied and huge).
+        freezing.freeze(freeze_groups, sorted(set(freeze) | {"embeddings"}), keep_trainable)
+        freezing.log_parameter_report(self)
+
+    @staticmethod
+    def _maybe_adapters(layers, dim: int, bottleneck: int, dropout: float) -> nn.ModuleList:
+        return attach_adapters(layers, dim, bottleneck, dropout) if bottleneck > 0 else nn.ModuleList()
+
+    def encode(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Speech -> decoder-width memory (batch, time', d_model) and its padding mask (batch, time')."""
+        frames, lengths = self.encoder(speech, speech_lengths)
+        memory, lengths = self.length_adaptor(frames, lengths)
+        mask = torch.arange(memory.size(1), device=memory.device)[None, :] < lengths[:, None]
+        return memory, mask.long()
+
+    def decoder_inputs(self, text: torch.Tensor) -> torch.Tensor:
+        """Shift targets right behind the decoder start token (``</s>``); padding becomes ``<pad>``."""
+        text = text.masked_fill(text == IGNORE_ID, self.config.pad_token_id)
+        start = torch.full_like(text[:, :1], self.config.decoder_start_token_id)
+        return torch.cat([start, text[:, :-1]], dim=1)
+
+    def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
+                text_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        text = text[:, : int(text_lengths.max())]
+        memory, memory_mask = self.encode(speech, speech_lengths)
+        logits = self.mbart(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                            attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
+                            use_cache=False).logits
+        loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), text, ignore_index=IGNORE_ID,
+                                           label_smoothing=self.label_smoothing)
+        valid = text != IGNORE_ID
+        accuracy = (logits.argmax(-1) == text)[valid].float().mean()
+        stats = {"loss": loss.detach(), "acc": accuracy.detach()}
+        return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)
+
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> dict:
+        return {}
+
+    @torch.no_grad()
+    def translate(self, speech: torch.Tensor, speech_lengths: torch.Tensor, language_ids: torch.Tensor,
+                  beam_size: int = 5, length_penalty: float = 1.0, max_length: int = 200,
+                  max_len_ratio: float = 0.0, sample_rate: int = 16000) -> list[list[int]]:
+        """Batched beam search (HF ``generate``) with each row's target language token forced first.
+
+        The output is capped at ``max_length`` tokens and, when ``max_len_ratio`` > 0, at that many
+        tokens per second of the batch's longest input. Returns each row's ids after the language token.
+        """
+        memory, memory_mask = self.encode(speech, speech_lengths)
+        prefix = torch.stack([torch.full_like(language_ids, self.config.decoder_start_token_id),
+                              language_ids], dim=1)
+        limit = min(max_length, self.config.max_position_embeddings)
+        if max_len_ratio > 0:
+            seconds = float(speech_lengths.max()) / sample_rate
+            limit = min(limit, prefix.size(1) + max(1, int(max_len_ratio * seconds)))
+        beam_options = {"num_beams": beam_size, "early_stopping": True} if beam_size > 1 else {"num_beams": 1}
+        output = self.mbart.generate(
+            encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
+            decoder_input_ids=prefix, length_penalty=length_penalty, max_length=limit, do_sample=False,
+            forced_bos_token_id=None, num_return_sequences=1, **beam_options)
+        return [row[prefix.size(1):].tolist() for row in output]
