@@ -1,0 +1,330 @@
+"""Stage 6 scoring: sacreBLEU BLEU, chrF++ and TER of decode dirs, per direction and averaged.
+
+A decode dir (stage 5 output, ``exp/<st_exp>/decode_<tag>/<set>``) holds ``hyp``, ``ref``, ``utt2lang``
+and ``utt2tgt_lang``. Its decode tag is the name of its parent folder. Utterances of all decode dirs of
+one tag are pooled per direction (``<src>-<tgt>``) and scored as one corpus.
+
+Metrics: BLEU (cased, tokenizer 13a, or ``char`` for zh/ja targets), chrF++ (chrF with word bigrams),
+TER (sacreBLEU defaults; for zh/ja targets ``normalized`` + ``asian_support`` so CJK text is split into
+characters). Averages over resource groups, seen / zero-shot directions and all directions are plain,
+unweighted means of the per-direction scores. The comparison with a baseline experiment is
+sacreBLEU's paired bootstrap test on BLEU (seed from ``SACREBLEU_SEED``, 12345 by default).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+from sacrebleu.metrics.base import Metric
+from sacrebleu.significance import PairedTest
+
+from sst.data.datadir import read_kv
+from sst.data.langs import CHARACTER_LEVEL_TARGETS, normalize, resource_group
+from sst.eval.results_md import environment_lines, markdown_table
+
+DECODE_FILES = ("hyp", "ref", "utt2lang", "utt2tgt_lang")
+METRICS = ("BLEU", "chrF++", "TER")
+GROUPS = ("high", "mid", "low")
+AVERAGE_LABELS = (*(f"avg {group}" for group in GROUPS), "avg seen", "avg zero-shot", "avg all")
+SIGNIFICANCE_LEVEL = 0.05
+AVERAGES_NOTE = ("Averages (avg rows) are plain, unweighted means of the per-direction scores; "
+                 "their #utts is the sum over the directions averaged.")
+
+
+@dataclass
+class DecodeDir:
+    """The content of one decode dir."""
+
+    path: Path
+    hyp: dict[str, str]
+    ref: dict[str, str]
+    utt2lang: dict[str, str]
+    utt2tgt_lang: dict[str, str]
+
+    @property
+    def tag(self) -> str:
+        """Decode tag: the name of the parent folder (``decode_test`` for ``exp/x/decode_test/test_fr_en``)."""
+        return self.path.parent.name
+
+
+@dataclass
+class Direction:
+    """The pooled utterances of one ``<src>-<tgt>`` direction of one decode tag, sorted by utt id."""
+
+    src: str
+    tgt: str
+    utts: list[str] = field(default_factory=list)
+    hyps: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    decode_dirs: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``<src>-<tgt>``, e.g. ``fr-en``."""
+        return f"{self.src}-{self.tgt}"
+
+
+def check_same_ids(where: str, name_a: str, ids_a: Iterable[str], name_b: str, ids_b: Iterable[str]) -> None:
+    """ValueError naming ``where``, how many ids each side lacks, and a few examples, if the sets differ."""
+    set_a, set_b = set(ids_a), set(ids_b)
+    if set_a == set_b:
+        return
+    only_a, only_b = sorted(set_a - set_b), sorted(set_b - set_a)
+    raise ValueError(
+        f"{where}: utterance ids of {name_a} and {name_b} differ: {len(only_a)} ids are in {name_a} "
+        f"but missing from {name_b} (e.g. {', '.join(only_a[:3]) or '-'}), {len(only_b)} are in "
+        f"{name_b} but missing from {name_a} (e.g. {', '.join(only_b[:3]) or '-'})")
+
+
+def read_decode_dir(path: Path) -> DecodeDir:
+    """Read a decode dir; a clear error if a file is missing or the utterance ids do not match."""
+    path = Path(path)
+    missing = [name for name in DECODE_FILES if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"decode dir {path}: missing {', '.join(missing)} "
+                                f"(expected {', '.join(DECODE_FILES)}; written by sst.bin.st_inference)")
+    files = {name: read_kv(path / name) for name in DECODE_FILES}
+    if not files["ref"]:
+        raise ValueError(f"decode dir {path}: ref holds no utterances")
+    check_same_ids(f"decode dir {path}", "hyp", files["hyp"], "ref", files["ref"])
+    for name in ("utt2lang", "utt2tgt_lang"):
+        check_same_ids(f"decode dir {path}", "ref", files["ref"], name, files[name])
+    return DecodeDir(path=path, hyp=files["hyp"], ref=files["ref"],
+                     utt2lang={u: normalize(v) for u, v in files["utt2lang"].items()},
+                     utt2tgt_lang={u: normalize(v) for u, v in files["utt2tgt_lang"].items()})
+
+
+def collect_directions(decode_dirs: Sequence[DecodeDir]) -> dict[str, dict[str, Direction]]:
+    """Decode tag -> direction name -> pooled utterances; an error if an utt id appears twice in a tag."""
+    tags: dict[str, dict[str, Direction]] = {}
+    seen_in: dict[tuple[str, str], Path] = {}
+    for ddir in decode_dirs:
+        for utt in sorted(ddir.ref):
+            if (ddir.tag, utt) in seen_in:
+                raise ValueError(f"utterance {utt} is in two decode dirs of tag {ddir.tag}: "
+                                 f"{seen_in[ddir.tag, utt]} and {ddir.path}")
+            seen_in[ddir.tag, utt] = ddir.path
+            src, tgt = ddir.utt2lang[utt], ddir.utt2tgt_lang[utt]
+            direction = tags.setdefault(ddir.tag, {}).setdefault(f"{src}-{tgt}", Direction(src, tgt))
+            direction.utts.append(utt)
+            direction.hyps.append(ddir.hyp[utt])
+            direction.refs.append(ddir.ref[utt])
+            if str(ddir.path) not in direction.decode_dirs:
+                direction.decode_dirs.append(str(ddir.path))
+    return tags
+
+
+def build_metrics(tgt_lang: str) -> dict[str, Metric]:
+    """BLEU, chrF++ and TER set up for a target language (character level for zh/ja)."""
+    char_level = normalize(tgt_lang) in CHARACTER_LEVEL_TARGETS
+    return {"BLEU": BLEU(tokenize="char" if char_level else "13a", lowercase=False),
+            "chrF++": CHRF(word_order=2),
+            "TER": TER(normalized=char_level, asian_support=char_level)}
+
+
+def score_corpus(hyps: Sequence[str], refs: Sequence[str], tgt_lang: str) -> dict:
+    """Corpus BLEU, chrF++ and TER of one direction, with their sacreBLEU signatures."""
+    scores: dict = {"signatures": {}}
+    for name, metric in build_metrics(tgt_lang).items():
+        scores[name] = metric.corpus_score(list(hyps), [list(refs)]).score
+        scores["signatures"][name] = str(metric.get_signature())
+    return scores
+
+
+def paired_bootstrap(hyps: Sequence[str], baseline_hyps: Sequence[str], refs: Sequence[str],
+                     tgt_lang: str, n_samples: int = 1000) -> dict:
+    """sacreBLEU's paired bootstrap test of BLEU, system against baseline (same references, same order).
+
+    Identical hypotheses get p-value 1: sacreBLEU's test returns 1 / (n_samples + 1) for them, since
+    it counts resampled differences strictly above the observed one, which is 0.
+    """
+    metrics = {"BLEU": build_metrics(tgt_lang)["BLEU"]}
+    test = PairedTest([("baseline", list(baseline_hyps)), ("system", list(hyps))], metrics,
+                      references=[list(refs)], test_type="bs", n_samples=n_samples)
+    signatures, scores = test()
+    baseline, system = scores["BLEU"]
+    p_value = 1.0 if list(hyps) == list(baseline_hyps) else system.p_value
+    return {"baseline_BLEU": baseline.score, "BLEU": system.score, "p_value": p_value,
+            "significant": bool(p_value < SIGNIFICANCE_LEVEL), "signature": str(signatures["BLEU"])}
+
+
+def _average(rows: Sequence[dict], key: str) -> float | None:
+    values = [row[key] for row in rows if row.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def average_rows(directions: Mapping[str, dict], has_seen_split: bool) -> dict[str, dict]:
+    """Plain means of the per-direction scores over resource groups, seen / zero-shot, and all."""
+    selections = {f"avg {group}": [d for d in directions.values() if d["group"] == group] for group in GROUPS}
+    if has_seen_split:
+        selections["avg seen"] = [d for d in directions.values() if d["seen"]]
+        selections["avg zero-shot"] = [d for d in directions.values() if not d["seen"]]
+    selections["avg all"] = list(directions.values())
+    averages = {}
+    for label, rows in selections.items():
+        if not rows:
+            continue
+        averages[label] = {"n_directions": len(rows), "n_utts": sum(d["n_utts"] for d in rows),
+                           **{metric: _average(rows, metric) for metric in METRICS}}
+        if any("baseline" in d for d in rows):
+            averages[label]["baseline_BLEU"] = _average([d["baseline"] for d in rows if "baseline" in d],
+                                                        "baseline_BLEU")
+    return averages
+
+
+def _direction_order(item: tuple[str, dict]) -> tuple:
+    name, row = item
+    return GROUPS.index(row["group"]), name
+
+
+def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | None = None,
+                     baseline_exp_dir: Path | None = None, bootstrap_samples: int = 1000) -> dict:
+    """Score the decode dirs of one experiment; returns the results.json content (without header info).
+
+    ``seen_langs``: source languages seen in training (None: every direction counts as seen). With
+    ``baseline_exp_dir``, the same ``<tag>/<set>`` decode dirs under it are compared by paired bootstrap.
+    """
+    if bootstrap_samples < 1:
+        raise ValueError(f"bootstrap_samples must be positive, got {bootstrap_samples}")
+    seen = None if seen_langs is None else {normalize(lang) for lang in seen_langs}
+    own = [read_decode_dir(path) for path in decode_dirs]
+    tags = collect_directions(own)
+    baseline_hyps: dict[tuple[str, str], str] = {}
+    if baseline_exp_dir is not None:
+        for ddir in own:
+            baseline = _read_baseline(ddir, Path(baseline_exp_dir))
+            baseline_hyps.update({(ddir.tag, utt): hyp for utt, hyp in baseline.hyp.items()})
+    results: dict = {"seen_langs": None if seen is None else sorted(seen),
+                     "baseline_exp_dir": None if baseline_exp_dir is None else str(baseline_exp_dir),
+                     "bootstrap_samples": bootstrap_samples if baseline_exp_dir is not None else None,
+                     "tags": {}}
+    for tag, directions in sorted(tags.items()):
+        rows = {}
+        for name, direction in directions.items():
+            logging.info("scoring %s %s (%d utterances)", tag, name, len(direction.utts))
+            scores = score_corpus(direction.hyps, direction.refs, direction.tgt)
+            row = {"src": direction.src, "tgt": direction.tgt, "group": resource_group(direction.src),
+                   "seen": seen is None or direction.src in seen, "n_utts": len(direction.utts),
+                   **{metric: scores[metric] for metric in METRICS},
+                   "signatures": scores["signatures"], "decode_dirs": direction.decode_dirs}
+            if baseline_exp_dir is not None:
+                logging.info("paired bootstrap %s %s against %s (%d resamples)", tag, name,
+                             baseline_exp_dir, bootstrap_samples)
+                row["baseline"] = paired_bootstrap(direction.hyps,
+                                                   [baseline_hyps[tag, utt] for utt in direction.utts],
+                                                   direction.refs, direction.tgt, bootstrap_samples)
+            rows[name] = row
+        rows = dict(sorted(rows.items(), key=_direction_order))
+        results["tags"][tag] = {"directions": rows, "averages": average_rows(rows, seen is not None)}
+    return results
+
+
+def _read_baseline(own: DecodeDir, baseline_exp_dir: Path) -> DecodeDir:
+    """The baseline's decode dir matching ``own``, checked to hold the same utterances and references."""
+    path = baseline_exp_dir / own.tag / own.path.name
+    if not path.is_dir():
+        raise FileNotFoundError(f"baseline decode dir {path} (for {own.path}) does not exist: decode the "
+                                f"baseline experiment on the same test sets with the same decode tag first")
+    baseline = read_decode_dir(path)
+    check_same_ids(f"baseline comparison {own.path} vs {path}", "the decode dir", own.ref,
+                   "the baseline decode dir", baseline.ref)
+    differing = [utt for utt in sorted(own.ref) if own.ref[utt] != baseline.ref[utt]]
+    if differing:
+        raise ValueError(f"baseline comparison {own.path} vs {path}: {len(differing)} references differ "
+                         f"(e.g. {', '.join(differing[:3])}); both must be decoded from the same test set")
+    return baseline
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def tag_markdown(tag: str, tag_results: dict) -> str:
+    """One decode tag: the table (directions, then avg rows), the footnote and the signatures."""
+    directions, averages = tag_results["directions"], tag_results["averages"]
+    with_baseline = any("baseline" in row for row in directions.values())
+    header = ["direction", "group", "seen/zero-shot", "#utts", *METRICS]
+    if with_baseline:
+        header += ["baseline BLEU", "p-value", f"sig. (p<{SIGNIFICANCE_LEVEL})"]
+    rows = []
+    for name, row in directions.items():
+        cells = [name, row["group"], "seen" if row["seen"] else "zero-shot", str(row["n_utts"]),
+                 *(_fmt(row[metric]) for metric in METRICS)]
+        if with_baseline:
+            base = row.get("baseline")
+            cells += ["-", "-", "-"] if base is None else [
+                _fmt(base["baseline_BLEU"]), _fmt(base["p_value"], 4), "yes" if base["significant"] else "no"]
+        rows.append(cells)
+    for label, avg in averages.items():
+        cells = [f"**{label}**", "", "", str(avg["n_utts"]), *(_fmt(avg[metric]) for metric in METRICS)]
+        if with_baseline:
+            cells += [_fmt(avg.get("baseline_BLEU")), "", ""]
+        rows.append(cells)
+    align = ["left", "left", "left"] + ["right"] * (len(header) - 3)
+    lines = [f"## {tag}", "", markdown_table(header, rows, align), "", AVERAGES_NOTE]
+    if with_baseline:
+        lines.append("Baseline: paired bootstrap resampling test of BLEU (sacreBLEU), two-sided; "
+                     "p-value of the difference between this experiment and the baseline.")
+    lines += ["", "Signatures:", ""]
+    lines += [f"- {what} ({', '.join(names)}): `{sig}`" for (what, sig), names in _signatures(directions).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _signatures(directions: Mapping[str, dict]) -> dict[tuple[str, str], list[str]]:
+    """(metric, signature) -> directions using it, so shared signatures are listed once."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for name, row in directions.items():
+        for metric, sig in row["signatures"].items():
+            grouped.setdefault((metric, sig), []).append(name)
+        if "baseline" in row:
+            grouped.setdefault(("paired bootstrap BLEU", row["baseline"]["signature"]), []).append(name)
+    return grouped
+
+
+def results_markdown(results: dict, command: str) -> str:
+    """The whole RESULTS.md: environment header, then one section per decode tag."""
+    lines = ["<!-- Generated by sst.bin.score -->", "# RESULTS", "## Environment", "",
+             *environment_lines(command)]
+    if results.get("seen_langs") is not None:
+        lines.append(f"- seen source languages: `{' '.join(results['seen_langs'])}`")
+    if results.get("baseline_exp_dir"):
+        lines.append(f"- baseline: `{results['baseline_exp_dir']}` "
+                     f"({results['bootstrap_samples']} bootstrap resamples)")
+    sections = [tag_markdown(tag, tag_results) for tag, tag_results in results["tags"].items()]
+    return "\n".join(lines) + "\n\n" + "\n".join(sections)
+
+
+def side_by_side_markdown(experiments: Mapping[str, dict]) -> str:
+    """BLEU of several experiments (name -> results.json content) side by side, one table per tag."""
+    tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
+    sections = ["# BLEU side by side", ""]
+    for tag in tags:
+        groups: dict[str, str] = {}
+        labels: list[str] = []
+        for results in experiments.values():
+            tag_results = results["tags"].get(tag, {"directions": {}, "averages": {}})
+            for name, row in tag_results["directions"].items():
+                groups.setdefault(name, row["group"])
+            labels += [label for label in tag_results["averages"] if label not in labels]
+        directions = sorted(groups, key=lambda name: (GROUPS.index(groups[name]), name))
+        labels.sort(key=AVERAGE_LABELS.index)
+        rows = []
+        for name in directions:
+            rows.append([name, groups[name]] + [
+                _fmt(results["tags"].get(tag, {}).get("directions", {}).get(name, {}).get("BLEU"))
+                for results in experiments.values()])
+        for label in labels:
+            rows.append([f"**{label}**", ""] + [
+                _fmt(results["tags"].get(tag, {}).get("averages", {}).get(label, {}).get("BLEU"))
+                for results in experiments.values()])
+        header = ["direction", "group", *experiments]
+        sections += [f"## {tag}", "", markdown_table(header, rows, ["left", "left"] + ["right"] * len(experiments)),
+                     ""]
+    sections.append("BLEU per direction; '-' where an experiment has no score. Averages (avg rows) are plain, "
+                    "unweighted means of the per-direction scores of each experiment; each experiment's "
+                    "seen/zero-shot split is its own (its --seen_langs).")
+    return "\n".join(sections) + "\n"
+
