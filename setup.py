@@ -19,6 +19,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "tqdm",
     "PyYAML",
+    "tabulate",
 ]
 
 setup(
