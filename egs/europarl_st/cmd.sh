@@ -1,0 +1,14 @@
+# How the recipe runs its jobs: ../../tools/dispatch.sh (see its --help).
+#   train_cmd : stages 3-4, SAMU distillation and ST training
+#   decode_cmd: stage 2 feature prep and stage 5 decoding (and the SAMU retrieval check of stage 3)
+# The stage scripts add what each job needs, and a later option wins: --gpu N from run.sh's --ngpu
+# (training, and decoding with --gpu_inference true) and --cpus N from --nj.
+
+# local (default): the jobs run as background processes on this machine.
+train_cmd="../../tools/dispatch.sh --backend local"
+decode_cmd="../../tools/dispatch.sh --backend local"
+
+# slurm: each job is submitted with sbatch --wait (JOB=1:N jobs as one array job); --gpu N becomes
+# --gres=gpu:N. Uncomment and adapt; add --partition NAME or --sbatch_args "--account=X --qos=Y".
+# train_cmd="../../tools/dispatch.sh --backend slurm --mem 64G --cpus 8 --time 3-00:00:00"
+# decode_cmd="../../tools/dispatch.sh --backend slurm --mem 16G --time 12:00:00"

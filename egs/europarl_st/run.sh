@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Europarl-ST v1.1 many-to-many speech translation: SAMU-XLS-R encoder + mBART-50 decoder, frozen, with
+# adapters. Stages 0-1 (download, data dirs) are Europarl-ST's own; stages 2-6 are ../../tools/st.sh.
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh) $*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+[ -f ./path.sh ] || die "run me from my folder: cd egs/europarl_st && ./run.sh"
+. ./db.sh
+
+stage=0
+stop_stage=6
+nj=4
+ngpu=1
+src_langs="en fr de it es pt pl ro nl"
+tgt_langs="en fr de it es pt pl ro nl"
+train_langs=""
+test_langs=""
+samu_langs=""
+train_tag=""
+samu_tag=""
+dump_config=conf/dump.yaml
+samu_config=conf/tuning/train_samu.yaml
+st_config=conf/tuning/train_st_samu_adapter.yaml
+decode_config=conf/decode_st.yaml
+encoder_model=facebook/wav2vec2-xls-r-300m
+teacher_model=sentence-transformers/LaBSE
+decoder_model=facebook/mbart-large-50-many-to-many-mmt
+samu_exp=""
+st_exp=""
+st_encoder=samu
+samu_args=""
+st_args=""
+inference_args=""
+inference_nj=""
+gpu_inference=false
+inference_tag=""
+baseline_exp=""
+europarl_st="${EUROPARL_ST}"
+help_message="Usage: ./run.sh [options]
+Europarl-ST v1.1 many-to-many speech translation with a SAMU-XLS-R encoder and an mBART-50 decoder
+(frozen, with adapters): every direction <src>-><tgt> of --src_langs x --tgt_langs with src != tgt.
+
+Stages (--stage N --stop_stage M):
+  stage  does                                                                      writes
+  0      download what can be downloaded; print exact manual steps for what cannot downloads/
+  1      corpus -> Kaldi-style data dirs (wav.scp, segments, text.<lang>, utt2spk,  data/<set>/
+         utt2lang)
+  2      feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher    dump/
+         embeddings; target tokenisation
+  3      SAMU distillation                                                         exp/samu_*/
+  4      adapter ST training                                                       exp/st_*/
+  5      decoding (batched beam search)                                            exp/st_*/decode_*/
+  6      scoring                                                                   exp/st_*/RESULTS.md
+Sets are <split>_<src>_<tgt> (train_fr_en, dev_fr_en, test_fr_en).
+
+Options [default]:
+  --stage N, --stop_stage M  first and last stage to run [${stage}, ${stop_stage}]
+  --nj N                     parallel processes of stage 2 and of decoding [${nj}]
+  --ngpu N                   GPUs for training (several: DDP on one node) [${ngpu}]
+  --src_langs \"L ...\"        source languages prepared, dumped (and by default trained and tested)
+                             [${src_langs}]
+  --tgt_langs \"L ...\"        target languages [${tgt_langs}]
+  --train_langs \"L ...\"      ST training source languages [--src_langs]; a subset = zero-shot scenario
+  --test_langs \"L ...\"       source languages decoded and scored [--src_langs]
+  --samu_langs \"L ...\"       SAMU training source languages [--train_langs]
+  --train_tag T, --samu_tag T  ST / SAMU training data: dump/train_<T> + dump/dev_<T>, combined from the
+                             sets of the languages [ST: sources-targets joined with '.', e.g. fr.de-en.es;
+                             SAMU: sources, e.g. fr.de, one set each, into the first other target]
+  --dump_config F            stage 2 audio settings [${dump_config}]
+  --samu_config F            SAMU training config [${samu_config}]
+  --st_config F              ST training config [${st_config}]; others in conf/tuning/:
+                             train_st_xlsr_adapter.yaml, train_st_samu_full_ft.yaml, train_st_xlsr_lna.yaml
+  --decode_config F          decoding config [${decode_config}]
+  --encoder_model M          XLS-R the SAMU training starts from (hub id or dir) [${encoder_model}]
+  --teacher_model M          sentence-embedding teacher [${teacher_model}]
+  --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
+  --samu_exp D, --st_exp D   experiment dirs [exp/samu_<samu config name>, exp/st_<st config name>]
+                             (name them apart when training one config on other languages)
+  --st_encoder E             stage 4 encoder: samu = <samu_exp>/encoder_hf, xlsr = --encoder_model
+                             (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
+  --samu_args \"...\"          more options of sst.bin.samu_train (ESPnet trainer options), verbatim
+  --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 20 --use_amp true\"
+  --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 10\"
+  --inference_nj N           decoding processes per test set [--nj]
+  --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
+  --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_]
+  --baseline_exp D           experiment dir RESULTS.md compares with
+  --europarl_st D            Europarl-ST, the folder holding v1.1/ (db.sh EUROPARL_ST) [${europarl_st}]
+  --config F                 read options from F (lines '--opt value')
+
+Examples:
+  ./run.sh --stage 0 --stop_stage 2 --src_langs \"fr de\" --tgt_langs \"en es\" --nj 16
+  ./run.sh --stage 3 --stop_stage 4 --ngpu 4 --st_config conf/tuning/train_st_samu_adapter.yaml
+  ./run.sh --train_langs \"en fr de es\" --st_exp exp/st_zero_shot     # zero-shot: test on all src_langs
+  ./run.sh --stage 4 --st_config conf/tuning/train_st_xlsr_adapter.yaml --st_encoder xlsr"
+. ../../tools/parse_options.sh
+[ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
+. ./path.sh
+. ./cmd.sh
+
+train_langs="${train_langs:-${src_langs}}"
+test_langs="${test_langs:-${src_langs}}"
+samu_langs="${samu_langs:-${train_langs}}"
+for lang in ${train_langs} ${test_langs} ${samu_langs}; do
+    [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
+done
+# The combined sets are named after the languages, e.g. dump/train_fr.de-en.es.
+lang_tag() { echo "$*" | tr -s ' ' '.'; }
+train_tag="${train_tag:-$(lang_tag ${train_langs})-$(lang_tag ${tgt_langs})}"
+samu_tag="${samu_tag:-$(lang_tag ${samu_langs})}"
+
+# sets SPLIT LANG...: the set names of these source languages into every target language, e.g.
+# "train_fr_en train_fr_es train_de_en train_de_es".
+sets() {
+    local split="$1" src tgt
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            [ "${src}" = "${tgt}" ] || printf '%s ' "${split}_${src}_${tgt}"
+        done
+    done
+}
+
+# samu_sets SPLIT LANG...: one set per source language, into the first other target language: SAMU
+# learns from the speech and its transcript, which every target language's set repeats.
+samu_sets() {
+    local split="$1" src tgt
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            if [ "${src}" != "${tgt}" ]; then printf '%s ' "${split}_${src}_${tgt}"; break; fi
+        done
+    done
+}
+
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+    log "Stage 0: Europarl-ST v1.1 into ${europarl_st}"
+    python -m sst.bin.download_corpus --corpus europarl_st --output_dir downloads \
+        --src_langs "${src_langs}" --tgt_langs "${tgt_langs}" --europarl_dir "${europarl_st}"
+fi
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data dirs data/{train,dev,test}_<src>_<tgt>"
+    for src in ${src_langs}; do
+        for tgt in ${tgt_langs}; do
+            [ "${src}" = "${tgt}" ] || python -m sst.bin.prepare_europarl_st --europarl_dir "${europarl_st}" \
+                --src_lang "${src}" --tgt_lang "${tgt}" --output_dir data
+        done
+    done
+    python -m sst.bin.validate_data_dir $(printf 'data/%s ' $(sets train ${src_langs}) $(sets dev ${src_langs}) \
+        $(sets test ${src_langs}))
+fi
+
+if [ "${stop_stage}" -ge 2 ]; then
+    ../../tools/st.sh --stage "${stage}" --stop_stage "${stop_stage}" --nj "${nj}" --ngpu "${ngpu}" \
+        --train_sets "$(sets train ${train_langs})" --valid_sets "$(sets dev ${train_langs})" \
+        --samu_train_sets "$(samu_sets train ${samu_langs})" --samu_valid_sets "$(samu_sets dev ${samu_langs})" \
+        --samu_eval_sets "$(samu_sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \
+        --train_tag "${train_tag}" --samu_tag "${samu_tag}" --seen_langs "${train_langs}" \
+        --dump_config "${dump_config}" --samu_config "${samu_config}" --st_config "${st_config}" \
+        --decode_config "${decode_config}" --encoder_model "${encoder_model}" \
+        --teacher_model "${teacher_model}" --decoder_model "${decoder_model}" \
+        --samu_exp "${samu_exp}" --st_exp "${st_exp}" --st_encoder "${st_encoder}" \
+        --samu_args "${samu_args}" --st_args "${st_args}" --inference_args "${inference_args}" \
+        --inference_nj "${inference_nj}" --gpu_inference "${gpu_inference}" \
+        --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}"
+fi

@@ -1,0 +1,445 @@
+"""The recipe shell: option parsing, the job dispatcher (local and a faked slurm), the recipes' run.sh
+(help, option errors, the wiring of stages 2-6 in tools/st.sh, stage 0-1 on fixture corpora) and the
+stage-0 downloader (without network)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from corpora import Covost2Corpus, EuroparlStCorpus
+from sst.bin import download_corpus
+from sst.data.datadir import read_kv
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+RECIPES = ("covost2", "europarl_st")
+STAGE_TABLE = [
+    ("0", "download what can be downloaded; print exact manual steps for what cannot", "downloads/"),
+    ("1", "corpus -> Kaldi-style data dirs", "data/<set>/"),
+    ("2", "feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher", "dump/"),
+    ("3", "SAMU distillation", "exp/samu_*/"),
+    ("4", "adapter ST training", "exp/st_*/"),
+    ("5", "decoding (batched beam search)", "exp/st_*/decode_*/"),
+    ("6", "scoring", "exp/st_*/RESULTS.md"),
+]
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run a command, capturing text output."""
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------- parse_options
+
+@pytest.fixture()
+def options_script(tmp_path: Path) -> Path:
+    """A script declaring a few options and printing them after parse_options.sh."""
+    script = tmp_path / "opts.sh"
+    script.write_text(f"""#!/usr/bin/env bash
+set -euo pipefail
+nj=4
+use_gpu=false
+src_langs="fr de"
+name=x
+help_message="Usage: opts.sh [options] <dir>
+  --nj N   number of jobs"
+. {TOOLS}/parse_options.sh
+echo "nj=$nj|use_gpu=$use_gpu|src_langs=$src_langs|name=$name|rest=$*"
+""")
+    script.chmod(0o755)
+    return script
+
+
+def test_parse_options_sets_declared_variables(options_script: Path, tmp_path: Path) -> None:
+    result = run([str(options_script), "--nj", "8", "--use-gpu", "true", "--src_langs", "es it", "--name=a b",
+                  "pos1", "--nj", "3"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    # parsing stops at the first positional argument
+    assert result.stdout.strip() == "nj=8|use_gpu=true|src_langs=es it|name=a b|rest=pos1 --nj 3"
+
+
+def test_parse_options_config_file(options_script: Path, tmp_path: Path) -> None:
+    config = tmp_path / "opts.conf"
+    config.write_text('# a comment\n--nj 7\n\n  --src-langs "ca zh"\n--use_gpu=true\n')
+    result = run([str(options_script), "--config", str(config), "--nj", "9"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "nj=9|use_gpu=true|src_langs=ca zh|name=x|rest="
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--foo-bar", "1"], "unknown option --foo-bar"),
+    (["--use_gpu", "yes"], "option --use_gpu takes true or false, not 'yes'"),
+    (["--nj"], "option --nj needs a value"),
+    (["--config", "/nonexistent.conf"], "--config /nonexistent.conf: no such file"),
+])
+def test_parse_options_errors(options_script: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    result = run([str(options_script), *args], tmp_path)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_parse_options_help(options_script: Path, tmp_path: Path, flag: str) -> None:
+    result = run([str(options_script), "--nj", "2", flag], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout == "Usage: opts.sh [options] <dir>\n  --nj N   number of jobs\n"
+
+
+# ---------------------------------------------------------------------------------------------- dispatch.sh
+
+DISPATCH = str(TOOLS / "dispatch.sh")
+
+
+def test_dispatch_local_job_array(tmp_path: Path) -> None:
+    result = run([DISPATCH, "JOB=1:3", "log/echo.JOB.log", "bash", "-c", "echo output of job JOB"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "log").iterdir()) == ["echo.1.log", "echo.2.log", "echo.3.log"]
+    for job in (1, 2, 3):
+        lines = (tmp_path / f"log/echo.{job}.log").read_text().splitlines()
+        assert lines[0] == rf"# bash -c echo\ output\ of\ job\ {job}"
+        assert lines[1].startswith("# Started at ")
+        assert lines[2] == f"output of job {job}"
+        assert lines[3].startswith("# Accounting: time=")
+        assert lines[4].startswith("# Ended (code 0) at ")
+
+
+def test_dispatch_local_failure_names_the_log(tmp_path: Path) -> None:
+    result = run([DISPATCH, "JOB=1:3", "log/x.JOB.log", "bash", "-c", "echo job JOB; exit $((JOB == 2 ? 3 : 0))"],
+                 tmp_path)
+    assert result.returncode == 1
+    assert "1 of 3 job(s) failed" in result.stderr
+    assert "log/x.2.log" in result.stderr and "log/x.1.log" not in result.stderr
+    assert "# Ended (code 3)" in (tmp_path / "log/x.2.log").read_text()
+    assert "# Ended (code 0)" in (tmp_path / "log/x.3.log").read_text()
+
+
+def test_dispatch_local_max_jobs_run(tmp_path: Path) -> None:
+    """With --max_jobs_run 1 the jobs run one after the other (job 1 is the slowest)."""
+    cmd = "sleep $((JOB == 1)); echo JOB >> order.txt"
+    result = run([DISPATCH, "--max_jobs_run", "1", "JOB=1:3", "log/o.JOB.log", "bash", "-c", cmd], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "order.txt").read_text().split() == ["1", "2", "3"]
+
+
+def test_dispatch_single_job_and_usage_errors(tmp_path: Path) -> None:
+    result = run([DISPATCH, "exp/a/train.log", "echo", "a b"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "exp/a/train.log").read_text().splitlines()[0] == r"# echo a\ b"
+    result = run([DISPATCH, "JOB=1:2", "log/same.log", "true"], tmp_path)
+    assert result.returncode == 1 and "the log name must contain JOB" in result.stderr
+    result = run([DISPATCH, "--backend", "pbs", "log/x.log", "true"], tmp_path)
+    assert result.returncode == 1 and "unknown --backend pbs" in result.stderr
+
+
+@pytest.fixture()
+def fake_slurm(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A fake sbatch on PATH: records its arguments, then runs the batch script once per array task."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    record = tmp_path / "sbatch_args.txt"
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text(f"""#!/usr/bin/env bash
+printf '%s\\n' "$@" > {record}
+script="${{@: -1}}"
+array=$(printf '%s\\n' "$@" | sed -n 's/^--array=\\([0-9]*\\)-\\([0-9]*\\).*/\\1 \\2/p')
+rc=0
+if [ -n "$array" ]; then
+    for i in $(seq $array); do SLURM_ARRAY_TASK_ID=$i bash "$script" || rc=1; done
+else
+    bash "$script" || rc=1
+fi
+echo "Submitted batch job 42"
+exit $rc
+""")
+    sbatch.chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    return env, record
+
+
+def test_dispatch_slurm_array(tmp_path: Path, fake_slurm: tuple[dict[str, str], Path]) -> None:
+    env, record = fake_slurm
+    result = run([DISPATCH, "--backend", "slurm", "--gpu", "4", "--mem", "64G", "--time", "1:00:00",
+                  "--sbatch_args", "--account=abc --qos=high", "--gpu", "2",  # a later option wins
+                  "JOB=1:3", "exp/log/dump.JOB.log", "bash", "-c", "echo task JOB of 3"], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    args = record.read_text().splitlines()
+    script = tmp_path / "exp/log/q/dump.sh"
+    assert args == ["--wait", "--job-name=dump", "--array=1-3%3", "--output=exp/log/q/dump.%A_%a.out", "--gres=gpu:2", "--mem=64G", "--time=1:00:00",
+                    "--account=abc", "--qos=high", "exp/log/q/dump.sh"]
+    assert script.is_file()
+    for job in (1, 2, 3):
+        log = (tmp_path / f"exp/log/dump.{job}.log").read_text().splitlines()
+        assert f"task {job} of 3" in log and log[-1].startswith("# Ended (code 0)")
+
+
+def test_dispatch_slurm_single_job_failure(tmp_path: Path, fake_slurm: tuple[dict[str, str], Path]) -> None:
+    env, record = fake_slurm
+    result = run([DISPATCH, "--backend", "slurm", "exp/st/train.log", "bash", "-c", "echo boom; exit 2"],
+                 tmp_path, env)
+    assert result.returncode == 1
+    args = record.read_text().splitlines()
+    assert not any(a.startswith(("--array", "--gres")) for a in args)  # one job, no GPU asked for
+    assert "--output=exp/st/q/train.%j.out" in args
+    assert "exp/st/train.log" in result.stderr and "boom" in result.stderr
+    assert "# Ended (code 2)" in (tmp_path / "exp/st/train.log").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- run.sh
+
+def recipe_copy(tmp_path: Path, name: str) -> Path:
+    """A copy of egs/<name> in tmp_path/egs/<name> beside a link to tools/, so runs write no repo files."""
+    dest = tmp_path / "egs" / name
+    shutil.copytree(ROOT / "egs" / name, dest, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    (tmp_path / "tools").symlink_to(TOOLS)
+    return dest
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_run_help_prints_stages_and_options(recipe: str) -> None:
+    result = run(["./run.sh", "--help"], ROOT / "egs" / recipe)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    for stage, does, writes in STAGE_TABLE:
+        row = next((line for line in lines if line.strip().startswith(f"{stage} ")), None)
+        assert row is not None and does in row and writes in row, f"stage {stage} row missing: {row}"
+    for option in ("--stage", "--stop_stage", "--nj", "--ngpu", "--src_langs", "--train_langs", "--test_langs",
+                   "--samu_config", "--st_config", "--decode_config", "--encoder_model", "--teacher_model",
+                   "--decoder_model", "--samu_exp", "--st_exp", "--st_encoder", "--samu_args", "--st_args",
+                   "--inference_args"):
+        assert f"  {option} " in result.stdout or f"  {option}," in result.stdout or f", {option} " in result.stdout
+    assert ("--tgt_lang " if recipe == "covost2" else "--tgt_langs ") in result.stdout
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_run_rejects_bad_options(recipe: str) -> None:
+    result = run(["./run.sh", "--stage", "1", "--no-such-option", "1"], ROOT / "egs" / recipe)
+    assert result.returncode == 1
+    assert "unknown option --no-such-option" in result.stderr
+    result = run(["./run.sh", "--stage", "9", "--src_langs", "fr", "--train_langs", "de"], ROOT / "egs" / recipe)
+    assert result.returncode == 1
+    assert "language de is not in --src_langs (fr)" in result.stderr
+
+
+ENTRY_POINTS = ("dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train", "samu_eval",
+                "st_train", "st_inference", "score")
+
+
+@pytest.fixture()
+def recorded_calls(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A stand-in sst package (first on PYTHONPATH) whose entry points only record their arguments."""
+    package = tmp_path / "fake" / "sst" / "bin"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    calls = tmp_path / "calls.jsonl"
+    for name in ENTRY_POINTS:
+        (package / f"{name}.py").write_text(
+            "import json, os, sys\n"
+            f"with open(os.environ['SST_CALLS'], 'a') as f:\n"
+            f"    f.write(json.dumps([{name!r}] + sys.argv[1:]) + '\\n')\n")
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"), SST_CALLS=str(calls))
+    return env, calls
+
+
+def calls_of(path: Path) -> list[list[str]]:
+    """The recorded entry-point calls, in order."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """Zero-shot on CoVoST-2: train on fr+de, test on fr+de+es; what stages 2-6 call, with which flags."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "2", "--src_langs", "fr de es", "--train_langs", "fr de", "--nj", "3",
+                  "--ngpu", "2", "--st_args", "--max_epoch 2 --use_amp true", "--samu_args", "--seed 3",
+                  "--inference_args", "--beam_size 10"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls:
+        by_name.setdefault(call[0], []).append(call[1:])
+
+    # train_es_en is not needed: es is only tested (zero-shot)
+    all_sets = [f"{s}_{l}_en" for s in ("dev", "test") for l in ("de", "es", "fr")] + ["train_de_en", "train_fr_en"]
+    assert [c[c.index("--data_dir") + 1] for c in by_name["dump_audio"]] == [f"data/{s}" for s in all_sets]
+    assert by_name["dump_audio"][0] == ["--data_dir", "data/dev_de_en", "--output_dir", "dump/dev_de_en",
+                                        "--config", "conf/dump.yaml", "--nj", "3"]
+    # teacher embeddings for SAMU training/validation and the retrieval check (dev of the test languages)
+    assert [c[1] for c in by_name["embed_teacher"]] == ["dump/dev_de_en", "dump/dev_es_en", "dump/dev_fr_en",
+                                                         "dump/train_de_en", "dump/train_fr_en"]
+    assert [c[1] for c in by_name["tokenize_targets"]] == ["dump/dev_de_en", "dump/dev_fr_en",
+                                                            "dump/train_de_en", "dump/train_fr_en"]
+    assert by_name["combine_data"][:2] == [["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_en"],
+                                           ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
+    assert by_name["samu_train"] == [[
+        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
+        "dump/dev_fr.de", "--output_dir", "exp/samu_train_samu", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
+        "--ngpu", "2", "--multiprocessing_distributed", "true", "--seed", "3"]]
+    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu", "--teacher_model",
+                                     "sentence-transformers/LaBSE", "--dump_dirs", "dump/dev_fr_en",
+                                     "dump/dev_de_en", "dump/dev_es_en"]]
+    assert by_name["st_train"] == [[
+        "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
+        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter", "--encoder_model",
+        "exp/samu_train_samu/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
+        "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
+    decode = "exp/st_train_st_samu_adapter/decode_st"
+    assert by_name["st_inference"] == [[
+        "--model_dir", "exp/st_train_st_samu_adapter", "--dump_dir", f"dump/test_{lang}_en", "--output_dir",
+        f"{decode}/test_{lang}_en", "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0",
+        "--beam_size", "10"] for lang in ("fr", "de", "es")]
+    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter", "--decode_dirs",
+                                 f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
+                                 "--seen_langs", "fr de"]]
+    # stage order, and the logs the dispatcher wrote
+    assert [c[0] for c in calls].index("score") == len(calls) - 1
+    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter/train.log").read_text()
+    assert (recipe / f"{decode}/logs/test_es_en.log").is_file()
+    assert (recipe / "dump/train_fr_en/logs/dump_audio.log").is_file()
+
+
+def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """Europarl-ST many-to-many: SAMU on one set per source language; the XLS-R baseline skips stage 3."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "europarl_st")
+    result = run(["./run.sh", "--stage", "2", "--stop_stage", "3", "--src_langs", "fr de", "--tgt_langs", "fr en"],
+                 recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    assert [c[2] for c in calls if c[0] == "embed_teacher"] == ["dump/dev_de_fr", "dump/dev_fr_en",
+                                                                 "dump/train_de_fr", "dump/train_fr_en"]
+    assert [c[1:] for c in calls if c[0] == "combine_data"] == [
+        ["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_fr"],
+        ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_fr"]]
+    calls_file.unlink()
+
+    result = run(["./run.sh", "--stage", "3", "--stop_stage", "5", "--src_langs", "fr de", "--tgt_langs", "en fr",
+                  "--st_config", "conf/tuning/train_st_xlsr_adapter.yaml", "--st_encoder", "xlsr", "--ngpu", "1",
+                  "--gpu_inference", "true", "--st_exp", "exp/st_baseline"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Stage 3: skipped, --st_encoder xlsr" in result.stdout
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    assert set(by_name) == {"combine_data", "st_train", "st_inference"}
+    assert by_name["combine_data"] == [
+        ["--output_dir", "dump/train_fr.de-en.fr", "dump/train_fr_en", "dump/train_de_en", "dump/train_de_fr"],
+        ["--output_dir", "dump/dev_fr.de-en.fr", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_de_fr"]]
+    (st_train,) = by_name["st_train"]
+    assert st_train[st_train.index("--encoder_model") + 1] == "facebook/wav2vec2-xls-r-300m"
+    assert st_train[st_train.index("--output_dir") + 1] == "exp/st_baseline"
+    assert "--multiprocessing_distributed" not in st_train
+    assert [c[c.index("--dump_dir") + 1] for c in by_name["st_inference"]] == [
+        "dump/test_fr_en", "dump/test_de_en", "dump/test_de_fr"]
+    assert all(c[c.index("--ngpu") + 1] == "1" for c in by_name["st_inference"])
+
+
+def test_stage_0_1_covost2_fixture(tmp_path: Path, covost2_corpus: Covost2Corpus) -> None:
+    """Stage 0 finds the corpus in place (no network needed); stage 1 writes and validates the data dirs."""
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "0", "--stop_stage", "1", "--src_langs", "fr de",
+                  "--covost2", str(covost2_corpus.covost_dir), "--commonvoice", str(covost2_corpus.commonvoice_dir)],
+                 recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (recipe / "data").iterdir()) == sorted(covost2_corpus.expected)
+    for name, expected in covost2_corpus.expected.items():
+        assert sorted(read_kv(recipe / "data" / name / "wav.scp")) == sorted(expected.stage1)
+    assert "data/test_de_en: OK" in result.stderr
+
+
+def test_stage_1_europarl_st_fixture(tmp_path: Path, europarl_st_corpus: EuroparlStCorpus) -> None:
+    recipe = recipe_copy(tmp_path, "europarl_st")
+    result = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--src_langs", "fr", "--tgt_langs", "en",
+                  "--europarl_st", str(europarl_st_corpus.europarl_dir)], recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in (recipe / "data").iterdir()) == sorted(europarl_st_corpus.expected)
+    for name, expected in europarl_st_corpus.expected.items():
+        assert sorted(read_kv(recipe / "data" / name / "text.en")) == sorted(expected.stage1)
+
+
+# ---------------------------------------------------------------------------------------------- download_corpus
+
+def refuse(url: str, timeout: float) -> None:
+    """An urlopen for a machine without network."""
+    raise urllib.error.URLError("Network is unreachable")
+
+
+def test_download_covost2_offline_prints_manual_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    with pytest.raises(SystemExit) as exit_info:
+        download_corpus.main(["--corpus", "covost2", "--output_dir", str(tmp_path), "--src_langs", "fr zh"])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "Network is unreachable" in out
+    assert "wget https://dl.fbaipublicfiles.com/covost/covost_v2.fr_en.tsv.tar.gz" in out
+    assert "wget https://dl.fbaipublicfiles.com/covost/covost_v2.zh-CN_en.tsv.tar.gz" in out
+    assert f"tar -xzf <archive> -C {tmp_path / 'covost2'}" in out
+    assert "Common Voice Corpus 4 (cv-corpus-4-2019-12-10)" in out
+    assert str(tmp_path / "commonvoice" / "zh-CN" / "validated.tsv") in out
+    assert str(tmp_path / "commonvoice" / "fr" / "clips") in out
+    assert "COVOST2 in db.sh" in out and "COMMONVOICE in db.sh" in out
+    assert not list((tmp_path / "covost2").glob("*.part"))
+
+
+def test_download_covost2_present_needs_no_network(covost2_corpus: Covost2Corpus, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: pytest.fail("tried the network"))
+    download_corpus.main(["--corpus", "covost2", "--output_dir", str(tmp_path), "--src_langs", "fr", "de",
+                          "--covost_dir", str(covost2_corpus.covost_dir),
+                          "--commonvoice_dir", str(covost2_corpus.commonvoice_dir)])
+
+
+def test_download_covost2_fetches_and_extracts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    """The TSV archive is downloaded and extracted; Common Voice still needs the manual step."""
+    archive = io.BytesIO()
+    payload = b"path\tsentence\ttranslation\tclient_id\tsplit\n"
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        info = tarfile.TarInfo("covost_v2.fr_en.tsv")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    urls = []
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(archive.getvalue()))}
+
+    def fake_urlopen(url: str, timeout: float) -> Response:
+        urls.append(url)
+        return Response(archive.getvalue())
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    with pytest.raises(SystemExit) as exit_info:
+        download_corpus.main(["--corpus", "covost2", "--output_dir", str(tmp_path), "--src_langs", "fr"])
+    assert exit_info.value.code == 1
+    assert urls == ["https://dl.fbaipublicfiles.com/covost/covost_v2.fr_en.tsv.tar.gz"]
+    assert (tmp_path / "covost2" / "covost_v2.fr_en.tsv").read_bytes() == payload
+    assert sorted(p.name for p in (tmp_path / "covost2").iterdir()) == ["covost_v2.fr_en.tsv"]
+    out = capsys.readouterr().out
+    assert "1 manual step(s)" in out and "Common Voice Corpus 4" in out and "wget" not in out
+
+
+def test_download_europarl_st_offline_and_present(tmp_path: Path, europarl_st_corpus: EuroparlStCorpus,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    with pytest.raises(SystemExit) as exit_info:
+        download_corpus.main(["--corpus", "europarl_st", "--output_dir", str(tmp_path)])
+    assert exit_info.value.code == 1
+    out = capsys.readouterr().out
+    assert "wget https://www.mllp.upv.es/europarl-st/v1.1.tar.gz" in out
+    assert f"tar -xzf v1.1.tar.gz -C {tmp_path / 'europarl_st'}" in out
+    assert "EUROPARL_ST in db.sh" in out
+    # the fixture holds fr->en only: present for that direction, no network needed
+    download_corpus.main(["--corpus", "europarl_st", "--europarl_dir", str(europarl_st_corpus.europarl_dir),
+                          "--src_langs", "fr", "--tgt_langs", "en"])

@@ -1,0 +1,84 @@
+# Kaldi-style option parsing for the recipe scripts. Source it AFTER declaring every option variable
+# with its default (and a help_message), then use what is left in "$@" as positional arguments:
+#
+#     nj=4
+#     use_gpu=false
+#     help_message="Usage: $0 [options] <dir>"
+#     . tools/parse_options.sh
+#
+#   --nj 8 / --nj=8      sets nj (an option --foo-bar sets the variable foo_bar)
+#   --use_gpu true       booleans take an explicit value: true or false
+#   --config FILE        reads more options from FILE, one "--opt value" per line (# starts a comment);
+#                        they apply where --config stands, so later options on the command line win
+#   --help, -h           prints $help_message and exits 0
+#   --                   ends the options
+# An option whose variable is not declared is an error ("unknown option --foo-bar"), exit 1.
+# Parsing stops at the first argument that does not start with "--".
+
+# _po_set OPTION VALUE: set the variable named by --OPTION, checking it exists (and booleans).
+_po_set() {
+    local _po_name="${1#--}"
+    _po_name="${_po_name//-/_}"
+    if [[ ! "${_po_name}" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || ! declare -p "${_po_name}" > /dev/null 2>&1; then
+        echo "$(basename "$0"): unknown option $1 (see $(basename "$0") --help)" >&2
+        exit 1
+    fi
+    local _po_cur="${!_po_name}"
+    if [[ "${_po_cur}" == true || "${_po_cur}" == false ]] && [[ "$2" != true && "$2" != false ]]; then
+        echo "$(basename "$0"): option $1 takes true or false, not '$2'" >&2
+        exit 1
+    fi
+    printf -v "${_po_name}" '%s' "$2"
+}
+
+# _po_read_config FILE: apply the "--opt value" lines of FILE.
+_po_read_config() {
+    if [ ! -f "$1" ]; then
+        echo "$(basename "$0"): --config $1: no such file" >&2
+        exit 1
+    fi
+    local _po_line _po_opt _po_value _po_lineno=0
+    while IFS= read -r _po_line || [ -n "${_po_line}" ]; do
+        _po_lineno=$((_po_lineno + 1))
+        _po_line="${_po_line#"${_po_line%%[![:space:]]*}"}"          # strip leading blanks
+        [[ -z "${_po_line}" || "${_po_line}" == "#"* ]] && continue
+        if [[ "${_po_line}" != --* ]]; then
+            echo "$(basename "$0"): $1:${_po_lineno}: expected '--option value', got: ${_po_line}" >&2
+            exit 1
+        fi
+        if [[ "${_po_line}" == --*=* && "${_po_line%%=*}" != *" "* ]]; then
+            _po_opt="${_po_line%%=*}" _po_value="${_po_line#*=}"
+        else
+            read -r _po_opt _po_value <<< "${_po_line}"
+        fi
+        # one pair of surrounding quotes is removed: --src_langs "fr de"
+        if [[ "${_po_value}" =~ ^\"(.*)\"$ || "${_po_value}" =~ ^\'(.*)\'$ ]]; then
+            _po_value="${BASH_REMATCH[1]}"
+        fi
+        _po_set "${_po_opt}" "${_po_value}"
+    done < "$1"
+}
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --help | -h)
+            printf '%s\n' "${help_message:-Usage: $0 [options] (no help_message defined)}"
+            exit 0 ;;
+        --)
+            shift
+            break ;;
+        --*=*)
+            if [ "${1%%=*}" = --config ]; then _po_read_config "${1#*=}"; else _po_set "${1%%=*}" "${1#*=}"; fi
+            shift ;;
+        --*)
+            if [ $# -lt 2 ]; then
+                echo "$(basename "$0"): option $1 needs a value" >&2
+                exit 1
+            fi
+            if [ "$1" = --config ]; then _po_read_config "$2"; else _po_set "$1" "$2"; fi
+            shift 2 ;;
+        *)
+            break ;;
+    esac
+done
+unset -f _po_set _po_read_config

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Stages 2-6 shared by every recipe (what ESPnet's asr.sh is to its recipes): feature prep, SAMU
+# distillation, adapter ST training, decoding and scoring. A recipe's run.sh prepares data/<set>/
+# (stages 0-1) and calls this script from the recipe folder with the set lists, e.g.
+#
+#   ../../tools/st.sh --train_sets "train_fr_en train_de_en" --valid_sets "dev_fr_en dev_de_en" \
+#       --test_sets "test_fr_en test_de_en" --train_tag fr.de --samu_tag fr.de ...
+#
+# Each stage calls python -m sst.bin.<step>; those skip work that is already done, so every stage
+# can be run again. Heavy steps go through $train_cmd / $decode_cmd of the recipe's cmd.sh.
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0")) $*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+
+stage=2                  # first stage to run (2-6)
+stop_stage=6             # last stage to run
+nj=4                     # parallel processes of stage 2
+ngpu=1                   # GPUs for training (and for decoding with --gpu_inference true)
+train_sets=""            # ST training sets (names of data/<set>, dump/<set>)
+valid_sets=""            # ST validation sets
+test_sets=""             # sets decoded and scored in stages 5-6
+samu_train_sets=""       # SAMU training sets (default: --train_sets)
+samu_valid_sets=""       # SAMU validation sets (default: --valid_sets)
+samu_eval_sets=""        # sets of the SAMU retrieval check (default: --valid_sets)
+train_tag=""             # ST training data = dump/train_<tag> + dump/dev_<tag>, combined from the sets
+samu_tag=""              # SAMU training data = dump/train_<tag> + dump/dev_<tag> (default: --train_tag)
+dump_config=conf/dump.yaml
+samu_config=conf/tuning/train_samu.yaml
+st_config=conf/tuning/train_st_samu_adapter.yaml
+decode_config=conf/decode_st.yaml
+encoder_model=facebook/wav2vec2-xls-r-300m
+teacher_model=sentence-transformers/LaBSE
+decoder_model=facebook/mbart-large-50-many-to-many-mmt
+samu_exp=""              # default: exp/samu_<samu_config name>
+st_exp=""                # default: exp/st_<st_config name>
+st_encoder=samu          # stage 4 encoder: samu (= <samu_exp>/encoder_hf), xlsr (= --encoder_model), or a HF dir/id
+samu_args=""             # more options of sst.bin.samu_train (ESPnet trainer options), verbatim
+st_args=""               # more options of sst.bin.st_train, verbatim
+inference_args=""        # more options of sst.bin.st_inference, verbatim
+inference_nj=""          # decoding processes per test set (default: --nj)
+gpu_inference=false      # decode on --ngpu GPUs
+inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: decode config name without "decode_")
+seen_langs=""            # source languages seen in ST training (scoring tells seen and unseen apart)
+baseline_exp=""          # an experiment dir to compare with in RESULTS.md
+help_message="Usage: $(basename "$0") [options]   (run from a recipe folder; run.sh calls it)
+Stages:
+  2  feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher embeddings; target tokenisation  -> dump/
+  3  SAMU distillation                  -> exp/samu_*/
+  4  adapter ST training                -> exp/st_*/
+  5  decoding (batched beam search)     -> exp/st_*/decode_*/
+  6  scoring                            -> exp/st_*/RESULTS.md
+Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --ngpu --train_sets --valid_sets
+  --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
+  --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
+  --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
+  --inference_tag --seen_langs --baseline_exp"
+. "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
+[ $# -eq 0 ] || die "unexpected argument '$1' (see --help)"
+[ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
+. ./path.sh
+. ./cmd.sh
+
+[ -n "${train_tag}" ] || die "--train_tag is required"
+samu_train_sets="${samu_train_sets:-${train_sets}}"
+samu_valid_sets="${samu_valid_sets:-${valid_sets}}"
+samu_eval_sets="${samu_eval_sets:-${valid_sets}}"
+samu_tag="${samu_tag:-${train_tag}}"
+samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)}"
+st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)}"
+inference_nj="${inference_nj:-${nj}}"
+inference_tag="${inference_tag:-$(basename "${decode_config}" .yaml)}"
+inference_tag="${inference_tag#decode_}"
+# ESPnet trains on several GPUs of one node with one process per GPU only when asked to.
+dist_args=""
+[ "${ngpu}" -le 1 ] || dist_args="--multiprocessing_distributed true"
+
+# dumps SETS...: the dump dirs of the sets.
+dumps() { local set; for set in "$@"; do printf 'dump/%s ' "${set}"; done; }
+
+# combine SPLIT TAG SETS...: combine the dump dirs of SETS into dump/<SPLIT>_<TAG>.
+combine() {
+    local out="dump/$1_$2"
+    shift 2
+    [ $# -gt 0 ] || die "no sets to combine into ${out}"
+    [[ " $* " != *" ${out#dump/} "* ]] || die "${out} would overwrite one of its inputs; choose another tag"
+    python -m sst.bin.combine_data --output_dir "${out}" $(dumps "$@")
+}
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    log "Stage 2: feature prep"
+    st_sets="$(echo ${train_sets} ${valid_sets} | tr ' ' '\n' | sort -u)"
+    samu_sets="$(echo ${samu_train_sets} ${samu_valid_sets} ${samu_eval_sets} | tr ' ' '\n' | sort -u)"
+    all_sets="$(echo ${st_sets} ${samu_sets} ${test_sets} | tr ' ' '\n' | sort -u)"
+    for set in ${all_sets}; do
+        log "dumping audio of data/${set} into dump/${set}"
+        ${decode_cmd} --gpu 0 --cpus "${nj}" "dump/${set}/logs/dump_audio.log" \
+            python -m sst.bin.dump_audio --data_dir "data/${set}" --output_dir "dump/${set}" \
+            --config "${dump_config}" --nj "${nj}"
+    done
+    for set in ${samu_sets}; do
+        log "teacher embeddings of dump/${set} (${teacher_model})"
+        ${decode_cmd} --gpu 0 "dump/${set}/logs/embed_teacher.log" \
+            python -m sst.bin.embed_teacher --dump_dir "dump/${set}" --teacher_model "${teacher_model}"
+    done
+    for set in ${st_sets}; do
+        log "target tokenisation of dump/${set} (${decoder_model})"
+        ${decode_cmd} --gpu 0 "dump/${set}/logs/tokenize_targets.log" \
+            python -m sst.bin.tokenize_targets --dump_dir "dump/${set}" --decoder_model "${decoder_model}"
+    done
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    if [ "${st_encoder}" != samu ]; then
+        log "Stage 3: skipped, --st_encoder ${st_encoder} does not use the SAMU encoder"
+    else
+        log "Stage 3: SAMU distillation into ${samu_exp} (log: ${samu_exp}/train.log)"
+        combine train "${samu_tag}" ${samu_train_sets}
+        combine dev "${samu_tag}" ${samu_valid_sets}
+        ${train_cmd} --gpu "${ngpu}" "${samu_exp}/train.log" \
+            python -m sst.bin.samu_train --config "${samu_config}" --train_dump "dump/train_${samu_tag}" \
+            --valid_dump "dump/dev_${samu_tag}" --output_dir "${samu_exp}" --encoder_model "${encoder_model}" \
+            --ngpu "${ngpu}" ${dist_args} ${samu_args}
+        log "SAMU retrieval check on ${samu_eval_sets} (log: ${samu_exp}/samu_eval.log)"
+        ${decode_cmd} --gpu 0 "${samu_exp}/samu_eval.log" \
+            python -m sst.bin.samu_eval --model_dir "${samu_exp}" --teacher_model "${teacher_model}" \
+            --dump_dirs $(dumps ${samu_eval_sets})
+    fi
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    case "${st_encoder}" in
+        samu) encoder="${samu_exp}/encoder_hf" ;;
+        xlsr) encoder="${encoder_model}" ;;
+        *) encoder="${st_encoder}" ;;
+    esac
+    log "Stage 4: ST training into ${st_exp} with encoder ${encoder} (log: ${st_exp}/train.log)"
+    combine train "${train_tag}" ${train_sets}
+    combine dev "${train_tag}" ${valid_sets}
+    ${train_cmd} --gpu "${ngpu}" "${st_exp}/train.log" \
+        python -m sst.bin.st_train --config "${st_config}" --train_dump "dump/train_${train_tag}" \
+        --valid_dump "dump/dev_${train_tag}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
+        --decoder_model "${decoder_model}" --ngpu "${ngpu}" ${dist_args} ${st_args}
+fi
+
+decode_dir="${st_exp}/decode_${inference_tag}"
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    log "Stage 5: decoding into ${decode_dir}"
+    if [ "${gpu_inference}" = true ]; then inference_ngpu="${ngpu}"; else inference_ngpu=0; fi
+    for set in ${test_sets}; do
+        log "decoding dump/${set} (log: ${decode_dir}/logs/${set}.log)"
+        ${decode_cmd} --gpu "${inference_ngpu}" --cpus "${inference_nj}" "${decode_dir}/logs/${set}.log" \
+            python -m sst.bin.st_inference --model_dir "${st_exp}" --dump_dir "dump/${set}" \
+            --output_dir "${decode_dir}/${set}" --config "${decode_config}" --nj "${inference_nj}" \
+            --ngpu "${inference_ngpu}" ${inference_args}
+    done
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    log "Stage 6: scoring into ${st_exp}/RESULTS.md"
+    score_args=()
+    [ -z "${seen_langs}" ] || score_args+=(--seen_langs "${seen_langs}")
+    [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
+    python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
+        ${score_args[@]+"${score_args[@]}"}
+fi
+log "Successfully finished stages ${stage}-${stop_stage}"
