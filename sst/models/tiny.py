@@ -1,0 +1,366 @@
+"""Tiny stand-ins for XLS-R, LaBSE and mBART-50, saved so they load like the real checkpoints.
+
+Each builder writes a directory that the ordinary loaders read (``Wav2Vec2Model.from_pretrained``,
+``SentenceTransformer(dir)``, ``MBartForConditionalGeneration.from_pretrained`` +
+``AutoTokenizer.from_pretrained``) plus ``sst_tiny.json``, a note on how it was made. The teacher
+and the mBART are briefly trained on a corpus's text so they play their real roles: translations
+embed close together, and the decoder is a working English decoder.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import NamedTuple
+
+import sentencepiece as spm
+import torch
+import torch.nn.functional as F
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
+from tokenizers.pre_tokenizers import BertPreTokenizer
+from tqdm import tqdm
+from transformers import (AutoTokenizer, BertConfig, BertModel, BertTokenizer, MBartConfig,
+                          MBartForConditionalGeneration, PreTrainedTokenizerBase, Wav2Vec2Config,
+                          Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+
+from sst.data.langs import mbart_code, normalize
+
+NOTE_NAME = "sst_tiny.json"
+COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
+
+
+class TextPair(NamedTuple):
+    """One corpus row's text: source language, transcript, English translation."""
+    lang: str
+    source: str
+    target: str
+
+
+def _source_lang(tsv: Path) -> str:
+    """The source language of ``covost_v2.<src>_en.tsv``, normalised ("zh-CN" -> "zh")."""
+    return normalize(tsv.name.split(".")[1].rsplit("_", 1)[0])
+
+
+def read_covost_pairs(corpus_dir: Path, splits: tuple[str, ...] = ("train",),
+                      langs: tuple[str, ...] | None = None) -> list[TextPair]:
+    """(lang, transcript, translation) of every row of ``covost/covost_v2.<src>_en.tsv`` in ``splits``.
+
+    ``langs=None`` reads every X->En file present. CoVoST's ``train_covost`` rows count as ``train``.
+    Rows are returned in file order, files by language.
+    """
+    files = sorted(Path(corpus_dir, "covost").glob("covost_v2.*_en.tsv"))
+    if langs is not None:
+        files = [f for f in files if _source_lang(f) in langs]
+        missing = set(langs) - {_source_lang(f) for f in files}
+        if missing:
+            raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv for {sorted(missing)}")
+    if not files:
+        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv files")
+    pairs = []
+    for path in files:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+            header = next(reader, None)
+            if header is None or tuple(header[:5]) != COVOST_COLUMNS:
+                raise ValueError(f"{path}:1: expected the header {' '.join(COVOST_COLUMNS)}, got {header}")
+            for row in reader:
+                if len(row) != len(header):
+                    raise ValueError(f"{path}:{reader.line_num}: {len(row)} fields, expected {len(header)}")
+                if ("train" if row[4] == "train_covost" else row[4]) in splits:
+                    pairs.append(TextPair(_source_lang(path), row[1], row[2]))
+    return pairs
+
+
+def write_note(out_dir: Path, note: dict) -> None:
+    """``sst_tiny.json``: how a tiny model was made. Written last, so its presence means complete."""
+    (out_dir / NOTE_NAME).write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def update_note(out_dir: Path, key: str, value: object) -> None:
+    """Add or replace one entry of a finished model's ``sst_tiny.json``."""
+    note = json.loads((Path(out_dir) / NOTE_NAME).read_text(encoding="utf-8"))
+    note[key] = value
+    write_note(Path(out_dir), note)
+
+
+def is_built(out_dir: Path) -> bool:
+    """True when ``out_dir`` holds a finished tiny model (its note exists)."""
+    return (Path(out_dir) / NOTE_NAME).is_file()
+
+
+def build_tiny_wav2vec2(out_dir: Path, seed: int = 0, hidden_size: int = 64, num_layers: int = 2,
+                        num_heads: int = 4, intermediate_size: int = 128) -> Wav2Vec2Model:
+    """A random-weight Wav2Vec2Model configured like XLS-R, and its feature extractor, in ``out_dir``.
+
+    The CNN has XLS-R's exact geometry (7 layers, strides 5,2,2,2,2,2,2, kernels 10,3,3,3,3,2,2:
+    320 samples per frame, 49 frames per second of 16 kHz audio) with 32 channels per layer.
+    """
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    config = Wav2Vec2Config(
+        hidden_size=hidden_size, num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        intermediate_size=intermediate_size, hidden_act="gelu",
+        feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, feat_extract_activation="gelu",
+        conv_dim=(32,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_proj_dropout=0.1,
+        layerdrop=0.0, mask_time_prob=0.05, mask_time_length=5, apply_spec_augment=True,
+    )
+    model = Wav2Vec2Model(config)
+    model.save_pretrained(out_dir)
+    Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                             return_attention_mask=True).save_pretrained(out_dir)
+    write_note(out_dir, {
+        "role": "stand-in for XLS-R (facebook/wav2vec2-xls-r-300m)", "weights": "random", "seed": seed,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "samples_per_frame": 320,
+    })
+    return model
+
+
+def wordpiece_vocab(texts: list[str]) -> dict[str, int]:
+    """A cased WordPiece vocabulary: BERT's special tokens, every word of ``texts`` (split by BERT's
+    pre-tokenizer) and every character, alone and as a ``##`` continuation, so no text maps to [UNK]."""
+    pre_tokenizer = BertPreTokenizer()
+    words = sorted({word for text in texts for word, _ in pre_tokenizer.pre_tokenize_str(text)})
+    chars = sorted({char for word in words for char in word})
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *words]
+    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
+
+
+def _group_by_meaning(pairs: list[TextPair]) -> list[list[str]]:
+    """For each distinct English translation: the translation and every distinct transcript of it."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for pair in pairs:
+        groups[pair.target].update((pair.source, pair.target))
+    return [sorted(groups[target]) for target in sorted(groups)]
+
+
+def _embed(model: SentenceTransformer, texts: list[str]) -> torch.Tensor:
+    """Sentence embeddings with gradients (``encode`` runs without them)."""
+    features = model.tokenize(texts)
+    return model(dict(features))["sentence_embedding"]
+
+
+def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim: int = 64,
+                       hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
+                       train_steps: int = 300, batch_size: int = 32, lr: float = 2e-3,
+                       scale: float = 20.0) -> SentenceTransformer:
+    """A tiny LaBSE-like sentence-transformers model (BERT -> mean pooling -> Dense+tanh -> Normalize).
+
+    Its WordPiece vocabulary holds every word and character of ``pairs`` (transcripts of all
+    languages and their English translations). ``train_steps`` steps of in-batch InfoNCE pull texts
+    of the same meaning together: each batch holds distinct translations, two random renderings
+    (any language, English included) of each.
+    """
+    out_dir = Path(out_dir)
+    start = time.time()
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    groups = _group_by_meaning(pairs)
+    texts = sorted({text for group in groups for text in group})
+
+    vocab = wordpiece_vocab(texts)
+    tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, strip_accents=False)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                        num_attention_heads=num_heads, intermediate_size=2 * hidden_size,
+                        max_position_embeddings=64)
+    with tempfile.TemporaryDirectory() as tmp:
+        BertModel(config).save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        transformer = Transformer(tmp, max_seq_length=32)
+    pooling = Pooling(hidden_size, pooling_mode="mean")
+    model = SentenceTransformer(modules=[transformer, pooling, Dense(hidden_size, dim), Normalize()],
+                                device="cpu")
+
+    losses = []
+    if train_steps > 0:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+        labels = torch.arange(min(batch_size, len(groups)))
+        model.train()
+        for _ in tqdm(range(train_steps), desc="teacher", leave=False):
+            batch = rng.sample(groups, len(labels))
+            left, right = zip(*(rng.sample(group, 2) if len(group) > 1 else group * 2 for group in batch))
+            similarity = scale * _embed(model, list(left)) @ _embed(model, list(right)).T
+            loss = (F.cross_entropy(similarity, labels) + F.cross_entropy(similarity.T, labels)) / 2
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        model.eval()
+    model.save(str(out_dir))
+    write_note(out_dir, {
+        "role": "stand-in for LaBSE (sentence-transformers/LaBSE)", "seed": seed,
+        "modules": "BertModel -> mean Pooling -> Dense(tanh) -> Normalize", "embedding_dim": dim,
+        "vocab_size": len(vocab), "parameters": sum(p.numel() for p in model.parameters()),
+        "training": {"loss": "symmetric in-batch InfoNCE over meanings (any language pair)",
+                     "texts": len(texts), "meanings": len(groups), "steps": train_steps,
+                     "batch_size": batch_size, "lr": lr, "scale": scale,
+                     "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None},
+        "seconds": round(time.time() - start, 1),
+    })
+    return model
+
+
+def teacher_retrieval_recall(model: SentenceTransformer, pairs: list[TextPair]) -> dict[str, float]:
+    """Recall@1 of each transcript retrieving its translation among the pairs' distinct translations.
+
+    Returns one value per source language and ``"all"``.
+    """
+    targets = sorted({pair.target for pair in pairs})
+    target_emb = model.encode(targets, convert_to_tensor=True, normalize_embeddings=True)
+    source_emb = model.encode([p.source for p in pairs], convert_to_tensor=True, normalize_embeddings=True)
+    best = (source_emb @ target_emb.T).argmax(dim=1).tolist()
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for pair, index in zip(pairs, best):
+        hits[pair.lang].append(targets[index] == pair.target)
+        hits["all"].append(targets[index] == pair.target)
+    return {lang: sum(h) / len(h) for lang, h in sorted(hits.items())}
+
+
+def teacher_cosines(model: SentenceTransformer, pairs: list[TextPair]) -> dict[str, float]:
+    """Mean cosine of each transcript with its own translation and with every other translation."""
+    source = model.encode([p.source for p in pairs], convert_to_tensor=True, normalize_embeddings=True)
+    target = model.encode([p.target for p in pairs], convert_to_tensor=True, normalize_embeddings=True)
+    same = torch.tensor([[a.target == b.target for b in pairs] for a in pairs])
+    similarity = source @ target.T
+    return {"matching": similarity[same].mean().item(), "other": similarity[~same].mean().item()}
+
+
+def train_sentencepiece(texts: list[str], vocab_size: int) -> bytes:
+    """A unigram sentencepiece model (bytes) covering every character of ``texts``."""
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(sorted(set(texts))), model_writer=model, vocab_size=vocab_size,
+        model_type="unigram", character_coverage=1.0, hard_vocab_limit=False, num_threads=1,
+        minloglevel=2)
+    return model.getvalue()
+
+
+def build_mbart50_tokenizer(out_dir: Path, texts: list[str], vocab_size: int = 400) -> PreTrainedTokenizerBase:
+    """An MBart50Tokenizer over a sentencepiece model trained on ``texts``, saved in ``out_dir``.
+
+    The directory holds ``sentencepiece.bpe.model`` as the real mBART-50 checkpoints do, and is read
+    back through ``AutoTokenizer`` (fairseq ids: <s>=0 <pad>=1 </s>=2 <unk>=3, then pieces, then the
+    52 language codes such as ``en_XX``, then <mask>).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "tokenizer.json").unlink(missing_ok=True)  # a stale one would win over the new model
+    (out_dir / "sentencepiece.bpe.model").write_bytes(train_sentencepiece(texts, vocab_size))
+    (out_dir / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "MBart50Tokenizer", "src_lang": "en_XX", "tgt_lang": "en_XX"}) + "\n")
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return AutoTokenizer.from_pretrained(out_dir)
+
+
+def _translation_batch(tokenizer: PreTrainedTokenizerBase, pairs: list[TextPair],
+                       tgt_code: str = "en_XX") -> dict[str, torch.Tensor]:
+    """Encoder ``<src_code> tokens </s>`` and labels ``<tgt_code> tokens </s>`` (pad -> -100)."""
+    by_lang: dict[str, list[int]] = defaultdict(list)
+    for index, pair in enumerate(pairs):
+        by_lang[pair.lang].append(index)
+    input_ids: list[list[int]] = [[] for _ in pairs]
+    for lang, indices in by_lang.items():
+        tokenizer.src_lang = mbart_code(lang)
+        for index, ids in zip(indices, tokenizer([pairs[i].source for i in indices]).input_ids):
+            input_ids[index] = ids
+    tokenizer.tgt_lang = tgt_code
+    labels = tokenizer(text_target=[pair.target for pair in pairs]).input_ids
+    batch = tokenizer.pad({"input_ids": input_ids}, return_tensors="pt")
+    label_batch = tokenizer.pad({"input_ids": labels}, return_tensors="pt")
+    batch["labels"] = label_batch.input_ids.masked_fill(label_batch.attention_mask == 0, -100)
+    return dict(batch)
+
+
+def greedy_translate(model: MBartForConditionalGeneration, tokenizer: PreTrainedTokenizerBase,
+                     pairs: list[TextPair], tgt_code: str = "en_XX", batch_size: int = 64) -> list[str]:
+    """Greedy translations of the pairs' transcripts, the target language token forced first.
+
+    Sets ``tokenizer.src_lang`` to each pair's language code in turn.
+    """
+    hyps: list[str] = []
+    model.eval()
+    for start in range(0, len(pairs), batch_size):
+        batch = _translation_batch(tokenizer, pairs[start:start + batch_size], tgt_code)
+        batch.pop("labels")
+        with torch.no_grad():
+            out = model.generate(**batch, num_beams=1, do_sample=False, max_length=64,
+                                 forced_bos_token_id=tokenizer.convert_tokens_to_ids(tgt_code))
+        hyps.extend(tokenizer.batch_decode(out, skip_special_tokens=True))
+    return [hyp.strip() for hyp in hyps]
+
+
+def mbart_accuracy(model: MBartForConditionalGeneration, tokenizer: PreTrainedTokenizerBase,
+                   pairs: list[TextPair]) -> dict[str, float]:
+    """Exact-match accuracy of greedy translations, per source language and ``"all"``."""
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for pair, hyp in zip(pairs, greedy_translate(model, tokenizer, pairs)):
+        hits[pair.lang].append(hyp == pair.target)
+        hits["all"].append(hyp == pair.target)
+    return {lang: sum(h) / len(h) for lang, h in sorted(hits.items())}
+
+
+def build_tiny_mbart(out_dir: Path, pairs: list[TextPair], vocab_texts: list[str] | None = None,
+                     seed: int = 0, d_model: int = 128, layers: int = 2, heads: int = 4, ffn_dim: int = 256,
+                     vocab_size: int = 400, train_steps: int = 1500, batch_size: int = 32,
+                     lr: float = 2e-3) -> tuple[MBartForConditionalGeneration, PreTrainedTokenizerBase]:
+    """A tiny mBART-50 (model + MBart50Tokenizer) in ``out_dir``, trained as a text X->En translator.
+
+    The sentencepiece vocabulary covers ``vocab_texts`` (default: the pairs' transcripts and
+    translations); ``train_steps`` steps of teacher-forced cross-entropy on ``pairs`` (source
+    ``<src_code> tokens </s>``, decoder input ``</s> en_XX tokens``, labels ``en_XX tokens </s>``).
+    """
+    out_dir = Path(out_dir)
+    start = time.time()
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    if vocab_texts is None:
+        vocab_texts = [text for pair in pairs for text in (pair.source, pair.target)]
+    tokenizer = build_mbart50_tokenizer(out_dir, vocab_texts, vocab_size)
+    config = MBartConfig(
+        vocab_size=len(tokenizer), d_model=d_model, encoder_layers=layers, decoder_layers=layers,
+        encoder_attention_heads=heads, decoder_attention_heads=heads, encoder_ffn_dim=ffn_dim,
+        decoder_ffn_dim=ffn_dim, max_position_embeddings=128, scale_embedding=True,
+        activation_function="gelu", dropout=0.1, attention_dropout=0.0, activation_dropout=0.0,
+        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.convert_tokens_to_ids("<s>"),
+        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
+        forced_eos_token_id=tokenizer.eos_token_id,
+    )
+    model = MBartForConditionalGeneration(config)
+    losses = []
+    if train_steps > 0:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=train_steps,
+                                                       pct_start=0.1)
+        model.train()
+        for _ in tqdm(range(train_steps), desc="mbart", leave=False):
+            loss = model(**_translation_batch(tokenizer, rng.sample(pairs, min(batch_size, len(pairs))))).loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+        model.eval()
+    model.generation_config.max_length = 64
+    model.generation_config.num_beams = 1
+    model.save_pretrained(out_dir)
+    write_note(out_dir, {
+        "role": "stand-in for mBART-50 (facebook/mbart-large-50-many-to-many-mmt)", "seed": seed,
+        "parameters": sum(p.numel() for p in model.parameters()), "tokenizer_length": len(tokenizer),
+        "sentencepiece": {"type": "unigram", "requested_vocab_size": vocab_size,
+                          "texts": len(set(vocab_texts))},
+        "training": {"task": "text translation X->en", "langs": sorted({p.lang for p in pairs}),
+                     "pairs": len(pairs), "steps": train_steps, "batch_size": batch_size, "lr": lr,
+                     "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None},
+        "seconds": round(time.time() - start, 1),
+    })
+    return model, tokenizer
