@@ -46,3 +46,76 @@ def europarl_st_data(europarl_st_corpus: EuroparlStCorpus, tmp_path_factory: pyt
     prepare_europarl_st.main(["--europarl_dir", str(europarl_st_corpus.europarl_dir), "--src_lang", "fr",
                               "--tgt_lang", "en", "--output_dir", str(out)])
     return out
+
+
+# ---------------------------------------------------------------- tiny models and stage-2 dumps
+# Shared by the model, SAMU and ST tests: tiny HF stand-ins (saved with save_pretrained) and dumps of
+# the CoVoST-2 fixture sets carrying everything stage 2 writes (audio, teacher embeddings, text_int).
+
+MINI_ST_CORPUS = Path(__file__).resolve().parents[1] / "egs" / "mini_st" / "corpus"
+
+
+def fixture_text_pairs() -> list:
+    """(lang, transcript, translation) of the mini_st train set and of the CoVoST-2 fixture corpus."""
+    from corpora import COVOST_DE_EN, COVOST_FR_EN
+    from sst.models.tiny import TextPair, read_covost_pairs
+
+    extra = [TextPair(lang, row[2], row[3]) for lang, rows in (("fr", COVOST_FR_EN), ("de", COVOST_DE_EN))
+             for row in rows if row[2] and row[3]]
+    return read_covost_pairs(MINI_ST_CORPUS, ("train",)) + extra
+
+
+@pytest.fixture(scope="session")
+def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny XLS-R-shaped Wav2Vec2Model dir (hidden 64, 2 layers; read-only)."""
+    from sst.models.tiny import build_tiny_wav2vec2
+
+    out = tmp_path_factory.mktemp("tiny_models") / "wav2vec2"
+    build_tiny_wav2vec2(out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny LaBSE-like sentence-transformers dir (64-dim embeddings, 2 training steps; read-only)."""
+    from sst.models.tiny import build_tiny_teacher
+
+    out = tmp_path_factory.mktemp("tiny_models") / "teacher"
+    build_tiny_teacher(out, fixture_text_pairs(), seed=0, train_steps=2, batch_size=8)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_mbart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny mBART-50 dir (d_model 128, 2+2 layers) with an MBart50Tokenizer whose vocabulary covers
+    the fixture texts, briefly trained (read-only)."""
+    import torch
+
+    from sst.models.tiny import build_tiny_mbart
+
+    torch.set_num_threads(2)
+    pairs = fixture_text_pairs()
+    out = tmp_path_factory.mktemp("tiny_models") / "mbart"
+    build_tiny_mbart(out, pairs[:32] + pairs[-8:], [text for p in pairs for text in (p.source, p.target)],
+                     seed=0, train_steps=20, batch_size=8)
+    return out
+
+
+@pytest.fixture(scope="session")
+def st_dumps(covost2_data: Path, tiny_teacher: Path, tiny_mbart: Path,
+             tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Complete stage-2 dumps of the CoVoST-2 fixture: ``<dir>/{train_fr_en,dev_fr_en,train_de_en}`` and
+    ``<dir>/train_multi`` (fr+de), each with teacher_embed.scp/.ark, text_int, text_shape (read-only)."""
+    from corpora import write_dump_config
+    from sst.bin import combine_data, dump_audio, embed_teacher, tokenize_targets
+
+    out = tmp_path_factory.mktemp("st_dumps")
+    config = write_dump_config(out / "dump.yaml")
+    names = ("train_fr_en", "dev_fr_en", "train_de_en")
+    dump_audio.main(["--data_dir", *(str(covost2_data / name) for name in names),
+                     "--output_dir", *(str(out / name) for name in names), "--config", str(config)])
+    combine_data.main(["--output_dir", str(out / "train_multi"), str(out / "train_fr_en"), str(out / "train_de_en")])
+    dump_dirs = [str(out / name) for name in (*names, "train_multi")]
+    embed_teacher.main(["--dump_dirs", *dump_dirs, "--teacher_model", str(tiny_teacher)])
+    tokenize_targets.main(["--dump_dirs", *dump_dirs, "--decoder_model", str(tiny_mbart)])
+    return out

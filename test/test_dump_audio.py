@@ -135,6 +135,19 @@ def test_config_file_and_overrides(covost2_data: Path, tmp_path: Path) -> None:
                          "--config", str(tmp_path / "bad.yaml")])
 
 
+def test_several_sets_in_one_call_match_one_call_each(covost2_data: Path, dumps: Path, tmp_path: Path) -> None:
+    config = write_dump_config(tmp_path / "dump.yaml")
+    sets = ("train_fr_en", "dev_fr_en")
+    dump_audio.main(["--data_dir", *(str(covost2_data / s) for s in sets),
+                     "--output_dir", *(str(tmp_path / s) for s in sets), "--config", str(config)])
+    for set_name in sets:
+        for name in ("utt2num_samples", "transcript", "translation", "dump_report.txt"):
+            assert (tmp_path / set_name / name).read_text() == (dumps / "covost" / set_name / name).read_text()
+    with pytest.raises(SystemExit):
+        dump_audio.main(["--data_dir", *(str(covost2_data / s) for s in sets),
+                         "--output_dir", str(tmp_path / "x"), "--config", str(config)])
+
+
 def test_bad_audio_is_skipped_and_counted(tmp_path: Path) -> None:
     clips = tmp_path / "clips"
     write_mp3(clips / "good.mp3", 0.5)

@@ -271,14 +271,16 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
 
     # train_es_en is not needed: es is only tested (zero-shot)
     all_sets = [f"{s}_{l}_en" for s in ("dev", "test") for l in ("de", "es", "fr")] + ["train_de_en", "train_fr_en"]
-    assert [c[c.index("--data_dir") + 1] for c in by_name["dump_audio"]] == [f"data/{s}" for s in all_sets]
-    assert by_name["dump_audio"][0] == ["--data_dir", "data/dev_de_en", "--output_dir", "dump/dev_de_en",
-                                        "--config", "conf/dump.yaml", "--nj", "3"]
+    assert by_name["dump_audio"] == [["--data_dir", *(f"data/{s}" for s in all_sets),
+                                      "--output_dir", *(f"dump/{s}" for s in all_sets),
+                                      "--config", "conf/dump.yaml", "--nj", "3"]]
     # teacher embeddings for SAMU training/validation and the retrieval check (dev of the test languages)
-    assert [c[1] for c in by_name["embed_teacher"]] == ["dump/dev_de_en", "dump/dev_es_en", "dump/dev_fr_en",
-                                                         "dump/train_de_en", "dump/train_fr_en"]
-    assert [c[1] for c in by_name["tokenize_targets"]] == ["dump/dev_de_en", "dump/dev_fr_en",
-                                                            "dump/train_de_en", "dump/train_fr_en"]
+    assert by_name["embed_teacher"] == [["--dump_dirs", "dump/dev_de_en", "dump/dev_es_en", "dump/dev_fr_en",
+                                         "dump/train_de_en", "dump/train_fr_en", "--teacher_model",
+                                         "sentence-transformers/LaBSE"]]
+    assert by_name["tokenize_targets"] == [["--dump_dirs", "dump/dev_de_en", "dump/dev_fr_en", "dump/train_de_en",
+                                            "dump/train_fr_en", "--decoder_model",
+                                            "facebook/mbart-large-50-many-to-many-mmt"]]
     assert by_name["combine_data"][:2] == [["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_en"],
                                            ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
     assert by_name["samu_train"] == [[
@@ -295,17 +297,18 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
     decode = "exp/st_train_st_samu_adapter/decode_st"
     assert by_name["st_inference"] == [[
-        "--model_dir", "exp/st_train_st_samu_adapter", "--dump_dir", f"dump/test_{lang}_en", "--output_dir",
-        f"{decode}/test_{lang}_en", "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0",
-        "--beam_size", "10"] for lang in ("fr", "de", "es")]
+        "--model_dir", "exp/st_train_st_samu_adapter", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
+        "dump/test_es_en", "--output_dir", f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
+        "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
     assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
                                  "--seen_langs", "fr de"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
     assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter/train.log").read_text()
-    assert (recipe / f"{decode}/logs/test_es_en.log").is_file()
-    assert (recipe / "dump/train_fr_en/logs/dump_audio.log").is_file()
+    assert (recipe / f"{decode}/logs/decode.log").is_file()
+    assert (recipe / "dump/logs/dump_audio.log").is_file()
+    assert (recipe / "dump/logs/embed_teacher.log").is_file()
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
@@ -316,8 +319,8 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
                  recipe, env)
     assert result.returncode == 0, result.stdout + result.stderr
     calls = calls_of(calls_file)
-    assert [c[2] for c in calls if c[0] == "embed_teacher"] == ["dump/dev_de_fr", "dump/dev_fr_en",
-                                                                 "dump/train_de_fr", "dump/train_fr_en"]
+    assert [c[2:6] for c in calls if c[0] == "embed_teacher"] == [["dump/dev_de_fr", "dump/dev_fr_en",
+                                                                   "dump/train_de_fr", "dump/train_fr_en"]]
     assert [c[1:] for c in calls if c[0] == "combine_data"] == [
         ["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_fr"],
         ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_fr"]]
@@ -339,9 +342,10 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
     assert st_train[st_train.index("--encoder_model") + 1] == "facebook/wav2vec2-xls-r-300m"
     assert st_train[st_train.index("--output_dir") + 1] == "exp/st_baseline"
     assert "--multiprocessing_distributed" not in st_train
-    assert [c[c.index("--dump_dir") + 1] for c in by_name["st_inference"]] == [
-        "dump/test_fr_en", "dump/test_de_en", "dump/test_de_fr"]
-    assert all(c[c.index("--ngpu") + 1] == "1" for c in by_name["st_inference"])
+    (st_inference,) = by_name["st_inference"]
+    dumps = st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")]
+    assert dumps == ["dump/test_fr_en", "dump/test_de_en", "dump/test_de_fr"]
+    assert st_inference[st_inference.index("--ngpu") + 1] == "1"
 
 
 def test_stage_0_1_covost2_fixture(tmp_path: Path, covost2_corpus: Covost2Corpus) -> None:

@@ -4,7 +4,7 @@
 #   PYTHON=python3.11 tools/install.sh      # choose the interpreter (default: python3)
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+root="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"  # -P: through a linked tools/ too
 venv="${root}/tools/venv"
 stamp="${venv}/.sst-installed"
 python="${PYTHON:-python3}"

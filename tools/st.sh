@@ -92,22 +92,17 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     st_sets="$(echo ${train_sets} ${valid_sets} | tr ' ' '\n' | sort -u)"
     samu_sets="$(echo ${samu_train_sets} ${samu_valid_sets} ${samu_eval_sets} | tr ' ' '\n' | sort -u)"
     all_sets="$(echo ${st_sets} ${samu_sets} ${test_sets} | tr ' ' '\n' | sort -u)"
-    for set in ${all_sets}; do
-        log "dumping audio of data/${set} into dump/${set}"
-        ${decode_cmd} --gpu 0 --cpus "${nj}" "dump/${set}/logs/dump_audio.log" \
-            python -m sst.bin.dump_audio --data_dir "data/${set}" --output_dir "dump/${set}" \
-            --config "${dump_config}" --nj "${nj}"
-    done
-    for set in ${samu_sets}; do
-        log "teacher embeddings of dump/${set} (${teacher_model})"
-        ${decode_cmd} --gpu 0 "dump/${set}/logs/embed_teacher.log" \
-            python -m sst.bin.embed_teacher --dump_dir "dump/${set}" --teacher_model "${teacher_model}"
-    done
-    for set in ${st_sets}; do
-        log "target tokenisation of dump/${set} (${decoder_model})"
-        ${decode_cmd} --gpu 0 "dump/${set}/logs/tokenize_targets.log" \
-            python -m sst.bin.tokenize_targets --dump_dir "dump/${set}" --decoder_model "${decoder_model}"
-    done
+    log "dumping audio of $(echo ${all_sets}) into dump/ (log: dump/logs/dump_audio.log)"
+    ${decode_cmd} --gpu 0 --cpus "${nj}" dump/logs/dump_audio.log \
+        python -m sst.bin.dump_audio --data_dir $(for set in ${all_sets}; do echo "data/${set}"; done) \
+        --output_dir $(dumps ${all_sets}) --config "${dump_config}" --nj "${nj}"
+    # One process each for all sets: the teacher and the tokenizer load once.
+    log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
+    ${decode_cmd} --gpu 0 dump/logs/embed_teacher.log \
+        python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}"
+    log "target tokenisation of $(echo ${st_sets}) (${decoder_model}; log: dump/logs/tokenize_targets.log)"
+    ${decode_cmd} --gpu 0 dump/logs/tokenize_targets.log \
+        python -m sst.bin.tokenize_targets --dump_dirs $(dumps ${st_sets}) --decoder_model "${decoder_model}"
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
@@ -147,13 +142,11 @@ decode_dir="${st_exp}/decode_${inference_tag}"
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: decoding into ${decode_dir}"
     if [ "${gpu_inference}" = true ]; then inference_ngpu="${ngpu}"; else inference_ngpu=0; fi
-    for set in ${test_sets}; do
-        log "decoding dump/${set} (log: ${decode_dir}/logs/${set}.log)"
-        ${decode_cmd} --gpu "${inference_ngpu}" --cpus "${inference_nj}" "${decode_dir}/logs/${set}.log" \
-            python -m sst.bin.st_inference --model_dir "${st_exp}" --dump_dir "dump/${set}" \
-            --output_dir "${decode_dir}/${set}" --config "${decode_config}" --nj "${inference_nj}" \
-            --ngpu "${inference_ngpu}" ${inference_args}
-    done
+    log "decoding $(echo ${test_sets}) (log: ${decode_dir}/logs/decode.log)"
+    ${decode_cmd} --gpu "${inference_ngpu}" --cpus "${inference_nj}" "${decode_dir}/logs/decode.log" \
+        python -m sst.bin.st_inference --model_dir "${st_exp}" --dump_dir $(dumps ${test_sets}) \
+        --output_dir $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
+        --config "${decode_config}" --nj "${inference_nj}" --ngpu "${inference_ngpu}" ${inference_args}
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then

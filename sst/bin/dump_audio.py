@@ -2,6 +2,10 @@
 
     python -m sst.bin.dump_audio --data_dir data/train_fr_en --output_dir dump/train_fr_en \\
         --config conf/dump.yaml --nj 4 [--sample_rate 16000] [--min_duration 0.3] [--max_duration 30]
+    python -m sst.bin.dump_audio --data_dir data/dev_fr_en data/test_fr_en --output_dir dump/dev_fr_en dump/test_fr_en
+
+Several data dirs (with as many output dirs, in the same order) are dumped one after the other by one
+process, which saves the start-up of one process per set.
 
 Writes ``<output_dir>/audio/<utt>.flac`` and, for the kept utterances, wav.scp, utt2num_samples,
 speech_shape, transcript, translation, utt2lang, utt2tgt_lang, utt2spk, plus dump_report.txt (kept
@@ -89,25 +93,12 @@ def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str |
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data_dir", type=Path, required=True, help="stage-1 data dir")
-    parser.add_argument("--output_dir", type=Path, required=True, help="dump dir to write")
-    parser.add_argument("--config", type=Path, default=None, help="YAML: sample_rate, min_duration, max_duration")
-    parser.add_argument("--nj", type=int, default=1, help="number of worker processes")
-    parser.add_argument("--sample_rate", type=int, default=None, help="overrides the config")
-    parser.add_argument("--min_duration", type=float, default=None, help="seconds; overrides the config")
-    parser.add_argument("--max_duration", type=float, default=None, help="seconds; overrides the config")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    config = load_config(args.config, {"sample_rate": args.sample_rate, "min_duration": args.min_duration,
-                                       "max_duration": args.max_duration})
-    data = validate_data_dir(args.data_dir)
-    inputs = sorted(p for p in args.data_dir.iterdir() if p.is_file() and not p.name.startswith(".")
+def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
+    """Dump one data dir into ``out`` unless a finished dump with the same inputs and settings is there."""
+    data = validate_data_dir(data_dir)
+    inputs = sorted(p for p in data_dir.iterdir() if p.is_file() and not p.name.startswith(".")
                     and p.name != "skip_report.txt")
     digest = fingerprint(contents=inputs, version=FORMAT_VERSION, **dataclasses.asdict(config))
-    out = args.output_dir
     if is_done(out, digest) and (out / "wav.scp").is_file():
         logging.info("%s: already done (same data dir and settings), nothing to do", out)
         return
@@ -115,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
     audio_dir.mkdir(parents=True, exist_ok=True)
     tasks = recording_tasks(data, audio_dir, config)
     logging.info("dumping %d utterances of %d recordings from %s with %s, nj=%d",
-                 len(data.utts), len(tasks), args.data_dir, config, args.nj)
-    results = run_tasks(tasks, args.nj)
+                 len(data.utts), len(tasks), data_dir, config, nj)
+    results = run_tasks(tasks, nj)
 
     report = SkipReport(f"{out.name} (stage 2, dump_audio)")
     kept = []
@@ -141,6 +132,27 @@ def main(argv: list[str] | None = None) -> None:
     validate_dump_dir(out, DUMP_FILES)
     mark_done(out, digest)
     logging.info("wrote %s (%d utterances)", out, len(kept))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data_dir", type=Path, nargs="+", required=True, help="stage-1 data dir(s)")
+    parser.add_argument("--output_dir", type=Path, nargs="+", required=True,
+                        help="dump dir(s) to write, one per --data_dir")
+    parser.add_argument("--config", type=Path, default=None, help="YAML: sample_rate, min_duration, max_duration")
+    parser.add_argument("--nj", type=int, default=1, help="number of worker processes")
+    parser.add_argument("--sample_rate", type=int, default=None, help="overrides the config")
+    parser.add_argument("--min_duration", type=float, default=None, help="seconds; overrides the config")
+    parser.add_argument("--max_duration", type=float, default=None, help="seconds; overrides the config")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if len(args.data_dir) != len(args.output_dir):
+        parser.error(f"{len(args.data_dir)} --data_dir but {len(args.output_dir)} --output_dir; give one output per input")
+
+    config = load_config(args.config, {"sample_rate": args.sample_rate, "min_duration": args.min_duration,
+                                       "max_duration": args.max_duration})
+    for data_dir, out in zip(args.data_dir, args.output_dir):
+        dump_set(data_dir, out, config, args.nj)
 
 
 if __name__ == "__main__":

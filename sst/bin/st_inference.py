@@ -1,11 +1,13 @@
-"""Stage 5: batched beam-search decoding of a dump dir with a packed speech-translation model.
+"""Stage 5: batched beam-search decoding of dump dirs with a packed speech-translation model.
 
-    python -m sst.bin.st_inference --model_dir exp/st_x --dump_dir dump/test_fr_en \
-        --output_dir exp/st_x/decode_test/test_fr_en --config conf/decode_st.yaml --nj 2
+    python -m sst.bin.st_inference --model_dir exp/st_x --dump_dir dump/test_fr_en dump/test_de_en \
+        --output_dir exp/st_x/decode_test/test_fr_en exp/st_x/decode_test/test_de_en \
+        --config conf/decode_st.yaml --nj 2
 
-Writes ``hyp`` (detokenised), ``ref``, ``utt2lang`` and ``utt2tgt_lang`` for scoring. Utterances are
-sorted by length and decoded ``batch_size`` at a time; ``--nj`` splits them over processes (one GPU
-each with ``--ngpu``).
+Writes ``hyp`` (detokenised), ``ref``, ``utt2lang`` and ``utt2tgt_lang`` into each output dir for
+scoring. The utterances of all the dump dirs still to decode are pooled, sorted by length and decoded
+``batch_size`` at a time; ``--nj`` splits them over processes (one GPU each with ``--ngpu``), each
+loading the model once. Output dirs that already hold every hypothesis are skipped.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import argparse
 import logging
 import os
 from pathlib import Path
+from typing import Hashable
 
+import numpy as np
 import soundfile
 import torch
 import torch.multiprocessing as mp
@@ -29,13 +33,31 @@ DECODE_DEFAULTS = {"beam_size": 5, "length_penalty": 1.0, "max_length": 200, "ma
                    "batch_size": 16}
 
 
-def decode_utterances(model, tokenizer, wavs: dict[str, str], tgt_langs: dict[str, str],
-                      options: dict, device: str = "cpu", progress: bool = True) -> dict[str, str]:
-    """Translate the utterances of ``wavs`` (id -> 16 kHz audio path); returns id -> hypothesis."""
-    audio = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in wavs.items()}
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` (decoding YAML) and one override option per decoding setting."""
+    parser.add_argument("--config", type=Path, default=None, help="decoding YAML (conf/decode_st.yaml)")
+    for key, value in DECODE_DEFAULTS.items():
+        parser.add_argument(f"--{key}", type=type(value), default=None, help=f"overrides the config (default {value})")
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The decoding settings: defaults, then the config file, then command-line overrides."""
+    options = dict(DECODE_DEFAULTS)
+    if args.config:
+        options.update(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
+    unknown = set(options) - set(DECODE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"{args.config}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+    options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
+    return options
+
+
+def decode_utterances(model, tokenizer, audio: dict[Hashable, np.ndarray], tgt_langs: dict[Hashable, str],
+                      options: dict, device: str = "cpu", progress: bool = True) -> dict[Hashable, str]:
+    """Translate ``audio`` (key -> 16 kHz mono waveform); returns key -> hypothesis."""
     order = sorted(audio, key=lambda utt: len(audio[utt]), reverse=True)
     batch_size = int(options["batch_size"])
-    hypotheses: dict[str, str] = {}
+    hypotheses: dict[Hashable, str] = {}
     for start in tqdm(range(0, len(order), batch_size), desc="decoding", disable=not progress):
         batch = order[start:start + batch_size]
         lengths = torch.tensor([len(audio[u]) for u in batch])
@@ -53,12 +75,16 @@ def decode_utterances(model, tokenizer, wavs: dict[str, str], tgt_langs: dict[st
     return hypotheses
 
 
-def _decode_shard(rank: int, model_dir: Path, shards: list[dict[str, str]], tgt_langs: dict[str, str],
+Key = tuple[int, str]  # (index of the dump dir, utterance id): ids need not be unique across dump dirs
+
+
+def _decode_shard(rank: int, model_dir: Path, shards: list[dict[Key, str]], tgt_langs: dict[Key, str],
                   options: dict, ngpu: int, threads: int, results: dict) -> None:
     torch.set_num_threads(threads)
     device = f"cuda:{rank % ngpu}" if ngpu > 0 else "cpu"
     model, tokenizer = load_packed(model_dir, device)
-    results[rank] = decode_utterances(model, tokenizer, shards[rank], tgt_langs, options, device,
+    audio = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in shards[rank].items()}
+    results[rank] = decode_utterances(model, tokenizer, audio, tgt_langs, options, device,
                                       progress=rank == 0)
 
 
@@ -70,32 +96,37 @@ def write_sorted(path: Path, mapping: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", type=Path, required=True, help="experiment dir holding packed/")
-    parser.add_argument("--dump_dir", type=Path, required=True)
-    parser.add_argument("--output_dir", type=Path, required=True)
-    parser.add_argument("--config", type=Path, default=None, help="decoding YAML (conf/decode_st.yaml)")
+    parser.add_argument("--dump_dir", type=Path, nargs="+", required=True, help="dump dir(s) to decode")
+    parser.add_argument("--output_dir", type=Path, nargs="+", required=True, help="one output dir per --dump_dir")
     parser.add_argument("--nj", type=int, default=1, help="parallel decoding processes")
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs to spread the processes over")
-    for key, value in DECODE_DEFAULTS.items():
-        parser.add_argument(f"--{key}", type=type(value), default=None, help=f"overrides the config (default {value})")
+    add_decode_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if len(args.dump_dir) != len(args.output_dir):
+        parser.error(f"{len(args.dump_dir)} --dump_dir but {len(args.output_dir)} --output_dir; give one output per input")
 
-    options = dict(DECODE_DEFAULTS)
-    if args.config:
-        options.update(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
-    options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
-    wavs = read_2columns_text(args.dump_dir / "wav.scp")
-    hyp_file = args.output_dir / "hyp"
-    if hyp_file.exists() and set(read_2columns_text(hyp_file)) == set(wavs):
-        logging.info("%s already holds every hypothesis, nothing to do", hyp_file)
+    options = decode_options(args)
+    wavs: dict[Key, str] = {}
+    tgt_langs: dict[Key, str] = {}
+    pending = []
+    for index, (dump_dir, output_dir) in enumerate(zip(args.dump_dir, args.output_dir)):
+        set_wavs = read_2columns_text(dump_dir / "wav.scp")
+        hyp_file = output_dir / "hyp"
+        if hyp_file.exists() and set(read_2columns_text(hyp_file)) == set(set_wavs):
+            logging.info("%s already holds every hypothesis, nothing to do", hyp_file)
+            continue
+        pending.append(index)
+        wavs.update({(index, utt): path for utt, path in set_wavs.items()})
+        tgt_langs.update({(index, utt): lang for utt, lang in read_2columns_text(dump_dir / "utt2tgt_lang").items()})
+    if not pending:
         return
-    tgt_langs = read_2columns_text(args.dump_dir / "utt2tgt_lang")
-    args.output_dir.mkdir(parents=True, exist_ok=True)
 
     nj = max(1, min(args.nj, len(wavs)))
-    utts = sorted(wavs)
-    shards = [{u: wavs[u] for u in utts[i::nj]} for i in range(nj)]
-    logging.info("decoding %d utterances of %s in %d job(s) with %s", len(utts), args.dump_dir, nj, options)
+    keys = sorted(wavs)
+    shards = [{key: wavs[key] for key in keys[i::nj]} for i in range(nj)]
+    logging.info("decoding %d utterances of %s in %d job(s) with %s", len(keys),
+                 " ".join(str(args.dump_dir[i]) for i in pending), nj, options)
     threads = max(1, (os.cpu_count() or 1) // nj)
     if nj == 1:
         results: dict = {}
@@ -106,13 +137,17 @@ def main(argv: list[str] | None = None) -> None:
             mp.spawn(_decode_shard, args=(args.model_dir, shards, tgt_langs, options, args.ngpu, threads, shared),
                      nprocs=nj, join=True)
             results = dict(shared)
-    hypotheses = {utt: hyp for shard in results.values() for utt, hyp in shard.items()}
+    hypotheses = {key: hyp for shard in results.values() for key, hyp in shard.items()}
 
-    write_sorted(args.output_dir / "ref", read_2columns_text(args.dump_dir / "translation"))
-    for name in ("utt2lang", "utt2tgt_lang"):
-        write_sorted(args.output_dir / name, read_2columns_text(args.dump_dir / name))
-    write_sorted(hyp_file, hypotheses)
-    logging.info("wrote %s (%d hypotheses)", hyp_file, len(hypotheses))
+    for index in pending:
+        dump_dir, output_dir = args.dump_dir[index], args.output_dir[index]
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_sorted(output_dir / "ref", read_2columns_text(dump_dir / "translation"))
+        for name in ("utt2lang", "utt2tgt_lang"):
+            write_sorted(output_dir / name, read_2columns_text(dump_dir / name))
+        set_hypotheses = {utt: hyp for (i, utt), hyp in hypotheses.items() if i == index}
+        write_sorted(output_dir / "hyp", set_hypotheses)
+        logging.info("wrote %s (%d hypotheses)", output_dir / "hyp", len(set_hypotheses))
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """Stage 2: turn each translation into decoder target ids ``<lang_code> tokens </s>``.
 
 The target language of every utterance comes from ``utt2tgt_lang``, so one training set can mix
-directions. Writes ``text_int`` and ``text_shape`` for ESPnet's iterators.
+directions. Writes ``text_int`` and ``text_shape`` into each dump dir for ESPnet's iterators; several
+dump dirs share one tokenizer load, and dirs already tokenised are skipped.
 
-    python -m sst.bin.tokenize_targets --dump_dir dump/train_fr_en --decoder_model facebook/mbart-large-50-many-to-many-mmt
+    python -m sst.bin.tokenize_targets --dump_dirs dump/train_fr_en dump/dev_fr_en \
+        --decoder_model facebook/mbart-large-50-many-to-many-mmt
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 from pathlib import Path
+from typing import Callable
 
 from espnet2.fileio.read_text import read_2columns_text
 from transformers import PreTrainedTokenizerBase
@@ -24,38 +28,43 @@ def target_ids(tokenizer: PreTrainedTokenizerBase, text: str, lang: str) -> list
     return [language_token_id(tokenizer, mbart_code(lang)), *pieces, tokenizer.eos_token_id]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dump_dir", type=Path, required=True)
-    parser.add_argument("--decoder_model", default="facebook/mbart-large-50-many-to-many-mmt",
-                        help="hub id or local directory holding the mBART-50 tokenizer")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    translations = read_2columns_text(args.dump_dir / "translation")
-    tgt_langs = read_2columns_text(args.dump_dir / "utt2tgt_lang")
-    text_int, shape = args.dump_dir / "text_int", args.dump_dir / "text_shape"
+def tokenize_dump_dir(dump_dir: Path, tokenizer: Callable[[], PreTrainedTokenizerBase]) -> None:
+    """Write ``text_int``/``text_shape`` of one dump dir unless complete; ``tokenizer()`` loads on first use."""
+    translations = read_2columns_text(dump_dir / "translation")
+    tgt_langs = read_2columns_text(dump_dir / "utt2tgt_lang")
+    text_int, shape = dump_dir / "text_int", dump_dir / "text_shape"
     if text_int.exists() and set(read_2columns_text(text_int)) == set(translations):
         logging.info("%s: targets already tokenised, nothing to do", text_int)
         return
     missing = sorted(set(translations) - set(tgt_langs))
     if missing:
-        raise ValueError(f"{args.dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
+        raise ValueError(f"{dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
                          f"({len(missing)} in all)")
-
-    tokenizer = load_tokenizer(args.decoder_model)
     lines, shapes = [], []
     for utt in sorted(translations):
         try:
-            ids = target_ids(tokenizer, translations[utt], tgt_langs[utt])
+            ids = target_ids(tokenizer(), translations[utt], tgt_langs[utt])
         except ValueError as error:
-            raise ValueError(f"{args.dump_dir}: utterance {utt}: {error}") from error
+            raise ValueError(f"{dump_dir}: utterance {utt}: {error}") from error
         lines.append(f"{utt} {' '.join(map(str, ids))}\n")
         shapes.append(f"{utt} {len(ids)}\n")
     text_int.write_text("".join(lines), encoding="utf-8")
     shape.write_text("".join(shapes), encoding="utf-8")
     logging.info("wrote %s: %d utterances, %d target tokens", text_int, len(lines),
                  sum(int(s.split()[1]) for s in shapes))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dump_dirs", "--dump_dir", type=Path, nargs="+", required=True)
+    parser.add_argument("--decoder_model", default="facebook/mbart-large-50-many-to-many-mmt",
+                        help="hub id or local directory holding the mBART-50 tokenizer")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    tokenizer = functools.cache(lambda: load_tokenizer(args.decoder_model))
+    for dump_dir in args.dump_dirs:
+        tokenize_dump_dir(dump_dir, tokenizer)
 
 
 if __name__ == "__main__":

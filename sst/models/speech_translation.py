@@ -60,13 +60,18 @@ class SpeechTranslationModel(AbsESPnetModel):
                                                      decoder_adapter_dim, adapter_dropout)
         self.label_smoothing = label_smoothing
         decoder = mbart.model.decoder
+        # ModuleDicts keep the HF attribute names, so keep_trainable regexes see e.g. "layer_norm.weight".
         freeze_groups = {
             "encoder": wav2vec2,
-            "decoder": nn.ModuleList([decoder.layers, decoder.layer_norm, decoder.layernorm_embedding]),
-            "embeddings": nn.ModuleList([mbart.model.shared, decoder.embed_positions, mbart.lm_head]),
+            "decoder": nn.ModuleDict({"layers": decoder.layers, "layer_norm": decoder.layer_norm,
+                                      "layernorm_embedding": decoder.layernorm_embedding}),
+            "embeddings": nn.ModuleDict({"shared": mbart.model.shared, "embed_positions": decoder.embed_positions,
+                                         "lm_head": mbart.lm_head}),
         }
         # mBART's token embeddings and LM head are always frozen (they are tied and huge).
         freezing.freeze(freeze_groups, sorted(set(freeze) | {"embeddings"}), keep_trainable)
+        # The CNN feature encoder stays frozen even where a keep_trainable regex matches its layer norms.
+        wav2vec2.freeze_feature_encoder()
         freezing.log_parameter_report(self)
 
     @staticmethod
@@ -110,7 +115,8 @@ class SpeechTranslationModel(AbsESPnetModel):
         """Batched beam search (HF ``generate``) with each row's target language token forced first.
 
         The output is capped at ``max_length`` tokens and, when ``max_len_ratio`` > 0, at that many
-        tokens per second of the batch's longest input. Returns each row's ids after the language token.
+        tokens per second of the batch's longest input. Returns each row's ids after the language token,
+        up to (not including) its first ``</s>``: no end marker, no batch padding.
         """
         memory, memory_mask = self.encode(speech, speech_lengths)
         prefix = torch.stack([torch.full_like(language_ids, self.config.decoder_start_token_id),
@@ -124,4 +130,6 @@ class SpeechTranslationModel(AbsESPnetModel):
             encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
             decoder_input_ids=prefix, length_penalty=length_penalty, max_length=limit, do_sample=False,
             forced_bos_token_id=None, num_return_sequences=1, **beam_options)
-        return [row[prefix.size(1):].tolist() for row in output]
+        eos = self.config.eos_token_id
+        rows = [row[prefix.size(1):].tolist() for row in output]
+        return [row[: row.index(eos)] if eos in row else row for row in rows]

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.abs_espnet_model import AbsESPnetModel
-from espnet2.train.collate_fn import CommonCollateFn
 from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
@@ -37,6 +36,9 @@ class ModelConfTask(AbsTask):
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
         [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
     ]:
+        # Imported here: espnet2.train.collate_fn pulls in g2p_en, which tries to download NLTK data.
+        from espnet2.train.collate_fn import CommonCollateFn
+
         return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1, not_sequence=list(cls.not_sequence))
 
     @classmethod

@@ -1,0 +1,1 @@
+../covost2/path.sh

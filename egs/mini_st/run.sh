@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# mini_st: every stage of the toolkit on a tiny synthetic corpus (shipped in corpus/), on a CPU in
+# minutes. Tiny stand-ins for XLS-R, LaBSE and mBART-50 are built locally in stage 0, so nothing is
+# downloaded; the ST stages run twice, on the SAMU-distilled and on the plain encoder, and the last
+# stage prints both side by side. The first run also installs the environment (../../tools/install.sh).
+set -euo pipefail
+
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run.sh) $*"; }
+die() { log "ERROR: $*" >&2; exit 1; }
+[ -f ./db.sh ] || die "run me from my folder: cd egs/mini_st && ./run.sh"
+. ./db.sh
+
+stage=0
+stop_stage=6
+nj=2
+src_langs="fr de es it pt nl"
+train_langs="fr de es it"
+test_langs=""
+samu_langs=""
+encoders="xlsr samu"
+samu_args=""
+st_args=""
+inference_args=""
+help_message="Usage: ./run.sh [options]
+The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech):
+ST is trained on --train_langs and tested on every language, so pt and nl are zero-shot directions.
+
+Stages (--stage N --stop_stage M):
+  stage  does                                                                      writes
+  0      build the tiny stand-in models (Wav2Vec2, sentence teacher, mBART-50)      models/
+  1      corpus -> Kaldi-style data dirs (wav.scp, text.<lang>, utt2spk, utt2lang)  data/<set>/
+  2      feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher    dump/
+         embeddings; target tokenisation
+  3      SAMU distillation (on the transcripts of every --samu_langs language)      exp/samu_train_samu/
+  4      adapter ST training, once per --encoders entry                            exp/st_<encoder>_adapter/
+  5      decoding (batched beam search)                                            exp/st_*/decode_st/
+  6      scoring; prints the encoders side by side                                 exp/st_*/RESULTS.md,
+                                                                                   exp/RESULTS.md
+
+Options [default]:
+  --stage N, --stop_stage M  first and last stage to run [${stage}, ${stop_stage}]
+  --nj N                     parallel processes of stage 2 and of decoding [${nj}]
+  --src_langs \"L ...\"        source languages prepared and dumped [${src_langs}]
+  --train_langs \"L ...\"      ST training languages [${train_langs}]
+  --test_langs \"L ...\"       languages decoded and scored [--src_langs]
+  --samu_langs \"L ...\"       SAMU training languages (transcripts only) [--src_langs]
+  --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
+                             others: xlsr, samu [${encoders}]
+  --samu_args \"...\"          more options of sst.bin.samu_train, e.g. \"--max_epoch 3\"
+  --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
+  --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 1\"
+  --config F                 read options from F (lines '--opt value')"
+. ../../tools/parse_options.sh
+[ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
+
+../../tools/install.sh
+. ./path.sh
+. ./cmd.sh
+
+test_langs="${test_langs:-${src_langs}}"
+samu_langs="${samu_langs:-${src_langs}}"
+for lang in ${train_langs} ${test_langs} ${samu_langs}; do
+    [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
+done
+lang_tag() { echo "$*" | tr -s ' ' '.'; }
+sets() { local split="$1" src; shift; for src in "$@"; do printf '%s ' "${split}_${src}_en"; done; }
+
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+    log "Stage 0: tiny stand-in models into models/ (log: models/make_tiny_models.log)"
+    mkdir -p models
+    python -m sst.bin.make_tiny_models --corpus_dir corpus --output_dir models --mt_langs ${train_langs} \
+        2>&1 | tee models/make_tiny_models.log
+fi
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+    log "Stage 1: data dirs data/{train,dev,test}_<src>_en"
+    for src in ${src_langs}; do
+        python -m sst.bin.prepare_covost2 --covost_dir "${COVOST2}" --commonvoice_dir "${COMMONVOICE}" \
+            --src_lang "${src}" --tgt_lang en --output_dir data
+    done
+    python -m sst.bin.validate_data_dir $(printf 'data/%s ' $(sets train ${src_langs}) $(sets dev ${src_langs}) \
+        $(sets test ${src_langs}))
+fi
+
+baseline=""
+for encoder in ${encoders}; do
+    [ "${stop_stage}" -ge 2 ] || break
+    first="${stage}"
+    # Stage 2 does not depend on the ST encoder: the first pass does it for all (stage 3 runs in the
+    # samu pass only).
+    [ "${encoder}" = "${encoders%% *}" ] || first=$(( stage > 3 ? stage : 3 ))
+    [ "${first}" -le "${stop_stage}" ] || continue
+    log "Stages ${first}-${stop_stage} with the ${encoder} encoder"
+    ../../tools/st.sh --stage "$(( first > 2 ? first : 2 ))" --stop_stage "${stop_stage}" --nj "${nj}" --ngpu 0 \
+        --train_sets "$(sets train ${train_langs})" --valid_sets "$(sets dev ${train_langs})" \
+        --samu_train_sets "$(sets train ${samu_langs})" --samu_valid_sets "$(sets dev ${samu_langs})" \
+        --samu_eval_sets "$(sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \
+        --train_tag "$(lang_tag ${train_langs})" --samu_tag "$(lang_tag ${samu_langs})" \
+        --seen_langs "${train_langs}" --encoder_model models/wav2vec2 --teacher_model models/teacher \
+        --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
+        --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
+        --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
+        --inference_args "${inference_args}" --baseline_exp "${baseline}"
+    baseline="exp/st_${encoder}_adapter"
+done
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"
+    python -m sst.bin.score --side_by_side $(for encoder in ${encoders}; do echo "exp/st_${encoder}_adapter"; done) \
+        --output exp/RESULTS.md
+fi
+log "Successfully finished stages ${stage}-${stop_stage}"

@@ -1,0 +1,128 @@
+"""Stage 3 check: speech<->text retrieval with the distilled SAMU encoder, into <model_dir>/RESULTS.md.
+
+    python -m sst.bin.samu_eval --model_dir exp/samu_train_samu --teacher_model sentence-transformers/LaBSE \
+        --dump_dirs dump/dev_fr_en dump/dev_de_en
+
+For every dump dir, the utterances' SAMU embeddings retrieve (and are retrieved by) the teacher's
+embeddings of their transcripts, and of their translations (cross-lingual retrieval, as in the
+SAMU-XLS-R paper). With several dump dirs, a last row pools the transcripts of all of them, so each
+utterance must find its own sentence among texts of every language. The figures also go to
+``<model_dir>/retrieval.json``; a re-run with the same checkpoint and sets does nothing.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import yaml
+from espnet2.fileio.read_text import read_2columns_text
+from tqdm import tqdm
+
+from sst.bin.embed_teacher import embed_texts, load_teacher
+from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
+from sst.models.samu import SamuModel
+from sst.tasks.launch import best_checkpoint
+
+HEADING = "## SAMU retrieval"
+
+
+def load_samu(model_dir: Path, device: str = "cpu") -> tuple[SamuModel, Path]:
+    """The trained SAMU model of an experiment dir (its best checkpoint) in eval mode, and that checkpoint.
+
+    The architecture comes from the exported ``encoder_hf`` config, so nothing is fetched from the hub.
+    """
+    checkpoint = best_checkpoint(model_dir)
+    config = yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8"))
+    encoder_dir = model_dir / "encoder_hf"
+    if not (encoder_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{encoder_dir} is missing: stage 3 training has not finished")
+    model_conf = {**config["model_conf"], "encoder_model": str(encoder_dir), "pretrained": False}
+    model = SamuModel(**model_conf)
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True), strict=True)
+    return model.to(device).eval(), checkpoint
+
+
+@torch.no_grad()
+def embed_speech(model: SamuModel, wavs: dict[str, str], batch_size: int = 16,
+                 device: str = "cpu") -> dict[str, np.ndarray]:
+    """SAMU embeddings of 16 kHz audio files (id -> path), batched by length; returns id -> vector."""
+    audio = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in wavs.items()}
+    order = sorted(audio, key=lambda utt: len(audio[utt]), reverse=True)
+    embeddings: dict[str, np.ndarray] = {}
+    for start in tqdm(range(0, len(order), batch_size), desc="SAMU embeddings", leave=False):
+        batch = order[start:start + batch_size]
+        lengths = torch.tensor([len(audio[u]) for u in batch])
+        speech = torch.zeros(len(batch), int(lengths.max()))
+        for row, utt in enumerate(batch):
+            speech[row, : len(audio[utt])] = torch.from_numpy(audio[utt])
+        vectors = model.embed(speech.to(device), lengths.to(device)).float().cpu().numpy()
+        embeddings.update(zip(batch, vectors))
+    return embeddings
+
+
+def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: int,
+                  device: str) -> dict[str, RetrievalResult]:
+    """Retrieval results per set and text side (transcript / translation), plus the pooled transcripts."""
+    results: dict[str, RetrievalResult] = {}
+    pooled_speech, pooled_text = [], []
+    for dump_dir in dump_dirs:
+        wavs = read_2columns_text(dump_dir / "wav.scp")
+        utts = sorted(wavs)
+        speech = embed_speech(model, wavs, batch_size, device)
+        speech_matrix = np.stack([speech[u] for u in utts])
+        for field in ("transcript", "translation"):
+            texts = read_2columns_text(dump_dir / field)
+            missing = [u for u in utts if u not in texts]
+            if missing:
+                raise ValueError(f"{dump_dir / field}: no text for utterance {missing[0]} ({len(missing)} in all)")
+            text_matrix = embed_texts(teacher, [texts[u] for u in utts], batch_size)
+            results[f"{dump_dir.name} speech↔{field}"] = evaluate_retrieval(speech_matrix, text_matrix)
+            if field == "transcript":
+                pooled_speech.append(speech_matrix)
+                pooled_text.append(text_matrix)
+        logging.info("%s: %s", dump_dir.name, "; ".join(
+            f"{name.split(' ')[1]} S→T R@1 {100 * r.speech_to_text[1]:.1f}%"
+            for name, r in results.items() if name.startswith(f"{dump_dir.name} ")))
+    if len(dump_dirs) > 1:
+        results["all sets, pooled transcripts"] = evaluate_retrieval(np.concatenate(pooled_speech),
+                                                                     np.concatenate(pooled_text))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model_dir", type=Path, required=True, help="SAMU experiment dir (stage 3 output)")
+    parser.add_argument("--teacher_model", default="sentence-transformers/LaBSE",
+                        help="the sentence-transformers teacher of stage 2 (hub id or local dir)")
+    parser.add_argument("--dump_dirs", type=Path, nargs="+", required=True, help="dev dump dirs to evaluate on")
+    parser.add_argument("--batch_size", type=int, default=16)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    report = args.model_dir / "retrieval.json"
+    checkpoint = best_checkpoint(args.model_dir)
+    wanted = {"checkpoint": str(checkpoint), "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
+              "teacher_model": args.teacher_model,
+              "dump_dirs": [str(d) for d in args.dump_dirs]}
+    if report.is_file() and {k: v for k, v in json.loads(report.read_text()).items() if k in wanted} == wanted:
+        logging.info("%s is up to date, nothing to do", report)
+        return
+    model, _ = load_samu(args.model_dir, device)
+    teacher = load_teacher(args.teacher_model)
+    results = evaluate_sets(model, teacher, args.dump_dirs, args.batch_size, device)
+    command = " ".join(["python -m sst.bin.samu_eval", *(argv if argv is not None else sys.argv[1:])])
+    section = write_retrieval_section(args.model_dir / "RESULTS.md", results, heading=HEADING, command=command)
+    report.write_text(json.dumps({**wanted, "results": {name: r.to_dict() for name, r in results.items()}},
+                                 indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(section)
+
+
+if __name__ == "__main__":
+    main()
