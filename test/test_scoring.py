@@ -188,5 +188,12 @@ def test_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert rows["it-en"] == ["mid", "100.0", "-"]
     assert rows["**avg all**"] == ["", "100.0", "0.0"]
 
+    score.main(["--side_by_side", str(samu), str(xlsr), "--metrics", "BLEU", "chrF++"])
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ")}
+    assert rows["direction"] == ["group", "st_samu BLEU", "st_samu chrF++", "st_xlsr BLEU", "st_xlsr chrF++"]
+    assert rows["fr-en"][:4] == ["high", "100.0", "100.0", "0.0"] and float(rows["fr-en"][4]) < 100
+    assert rows["it-en"] == ["mid", "100.0", "100.0", "-", "-"]
+
     with pytest.raises(FileNotFoundError, match="results.json"):
         score.main(["--side_by_side", str(samu), str(tmp_path / "nothing")])

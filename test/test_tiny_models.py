@@ -14,8 +14,10 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoFeatureExtractor, AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
 from sst.bin import make_tiny_models
+from sst.data.audio import load_resampled
 from sst.data.langs import mbart_code
-from sst.models.tiny import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
+from sst.models.tiny import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
+                             fit_feature_encoder_to_filterbank, is_built, read_covost_clips,
                              mbart_accuracy, read_covost_pairs, teacher_retrieval_recall)
 
 CORPUS = Path(__file__).resolve().parents[1] / "egs" / "mini_st" / "corpus"
@@ -104,6 +106,18 @@ def test_wav2vec2_loads_and_downsamples_by_320(tmp_path: Path) -> None:
     assert is_built(tmp_path / "w2v")
 
 
+def test_wav2vec2_cnn_fit_to_filterbanks_explains_most_variance(tmp_path: Path) -> None:
+    clips = read_covost_clips(CORPUS, ("train",))
+    assert len(clips) == 6 * 120 and all(clip.is_file() for clip in clips[::60])
+    waveforms = [load_resampled(clip, 16000) for clip in clips[::40]]
+    model = build_tiny_wav2vec2(tmp_path / "w2v")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    unexplained = fit_feature_encoder_to_filterbank(model, waveforms, steps=100)
+    assert unexplained < 0.5
+    changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+    assert changed and all(k.startswith("feature_extractor.") for k in changed)
+
+
 def test_teacher_loads_as_sentence_transformer(tmp_path: Path, train_pairs: list[TextPair]) -> None:
     build_tiny_teacher(tmp_path / "teacher", train_pairs, train_steps=0, dim=48)
     teacher = SentenceTransformer(str(tmp_path / "teacher"), device="cpu")
@@ -164,7 +178,7 @@ def test_mbart_training_learns_to_translate(tmp_path: Path, train_pairs: list[Te
 
 def test_make_tiny_models_builds_once_then_skips(tmp_path: Path) -> None:
     argv = ["--corpus_dir", str(CORPUS), "--output_dir", str(tmp_path), "--teacher_steps", "0",
-            "--mbart_steps", "0", "--mt_langs", "fr", "de"]
+            "--mbart_steps", "0", "--fbank_steps", "2", "--mt_langs", "fr", "de"]
     make_tiny_models.main(argv)
     notes = {name: tmp_path / name / "sst_tiny.json" for name in ("wav2vec2", "teacher", "mbart")}
     stamps = {name: path.stat().st_mtime_ns for name, path in notes.items()}
@@ -172,5 +186,7 @@ def test_make_tiny_models_builds_once_then_skips(tmp_path: Path) -> None:
     assert set(teacher_note["dev_retrieval_recall_at_1"]) == {"all", *LANGS}
     assert "--teacher_steps 0" in teacher_note["built_by"]
     assert json.loads(notes["mbart"].read_text())["training"]["langs"] == ["de", "fr"]
+    assert json.loads(notes["wav2vec2"].read_text())["weights"].startswith("CNN fitted to the log-mel filterbanks "
+                                                                          f"of {6 * 120} clips (2 steps")
     make_tiny_models.main(argv)
     assert {name: path.stat().st_mtime_ns for name, path in notes.items()} == stamps

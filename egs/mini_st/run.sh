@@ -107,6 +107,6 @@ done
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"
     python -m sst.bin.score --side_by_side $(for encoder in ${encoders}; do echo "exp/st_${encoder}_adapter"; done) \
-        --output exp/RESULTS.md
+        --output exp/RESULTS.md --metrics BLEU chrF++
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"

@@ -2,7 +2,8 @@
 
     python -m sst.bin.make_tiny_models --corpus_dir egs/mini_st/corpus --output_dir models [--seed 0]
 
-writes ``models/wav2vec2`` (random Wav2Vec2Model + feature extractor), ``models/teacher`` (tiny
+writes ``models/wav2vec2`` (Wav2Vec2Model + feature extractor; its CNN fitted to log-mel filterbanks
+of the corpus's train audio, the rest random), ``models/teacher`` (tiny
 sentence-transformers model trained so that a transcript and its translation embed close together)
 and ``models/mbart`` (tiny MBartForConditionalGeneration + MBart50Tokenizer trained as an X->En text
 translator on the ``--mt_langs`` train splits). A model whose directory already holds
@@ -18,9 +19,10 @@ from pathlib import Path
 
 import torch
 
+from sst.data.audio import load_resampled
 from sst.models.tiny import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
-                             mbart_accuracy, read_covost_pairs, teacher_cosines, teacher_retrieval_recall,
-                             update_note)
+                             mbart_accuracy, read_covost_clips, read_covost_pairs, teacher_cosines,
+                             teacher_retrieval_recall, update_note)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:
@@ -41,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mt_langs", nargs="+", default=["fr", "de", "es", "it"],
                         help="source languages whose train split teaches the tiny mBART to translate")
+    parser.add_argument("--fbank_steps", type=int, default=600,
+                        help="steps fitting the wav2vec2 CNN to log-mel filterbanks of the train audio")
     parser.add_argument("--teacher_steps", type=int, default=300)
     parser.add_argument("--mbart_steps", type=int, default=1500)
     parser.add_argument("--num_threads", type=int, default=2)
@@ -59,7 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     if is_built(wav2vec2_dir):
         logging.info("%s exists, kept", wav2vec2_dir)
     else:
-        build_tiny_wav2vec2(wav2vec2_dir, seed=args.seed)
+        clips = read_covost_clips(args.corpus_dir, ("train",))
+        logging.info("decoding %d train clips for the wav2vec2 filterbank fit", len(clips))
+        waveforms = [load_resampled(clip, 16000) for clip in clips]
+        build_tiny_wav2vec2(wav2vec2_dir, seed=args.seed, waveforms=waveforms, fbank_steps=args.fbank_steps)
         update_note(wav2vec2_dir, "built_by", command)
         logging.info("wrote %s", wav2vec2_dir)
 

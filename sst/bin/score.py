@@ -2,7 +2,7 @@
 
     python -m sst.bin.score --exp_dir exp/st_x --decode_dirs exp/st_x/decode_test/test_fr_en ... \
         [--seen_langs "fr de es ca"] [--baseline_exp_dir exp/st_baseline] [--bootstrap_samples 1000]
-    python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE]
+    python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE] [--metrics BLEU chrF++]
 
 The first form prints the Markdown tables and writes ``<exp_dir>/RESULTS.md`` and ``<exp_dir>/results.json``;
 the second reads the experiments' results.json and prints (and with --output writes) their BLEU side by side.
@@ -34,8 +34,8 @@ def _experiment_names(exp_dirs: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(path) for path in exp_dirs]
 
 
-def side_by_side(exp_dirs: list[Path], output: Path | None) -> str:
-    """Markdown comparing the results.json of several experiments; written to ``output`` if given."""
+def side_by_side(exp_dirs: list[Path], output: Path | None, metrics: list[str]) -> str:
+    """Markdown comparing ``metrics`` of the results.json of several experiments; written to ``output`` if given."""
     experiments = {}
     for name, exp_dir in zip(_experiment_names(exp_dirs), exp_dirs):
         path = exp_dir / "results.json"
@@ -43,7 +43,7 @@ def side_by_side(exp_dirs: list[Path], output: Path | None) -> str:
             raise FileNotFoundError(f"{path} does not exist: run `python -m sst.bin.score --exp_dir {exp_dir} "
                                     f"--decode_dirs ...` first")
         experiments[name] = json.loads(path.read_text(encoding="utf-8"))
-    markdown = side_by_side_markdown(experiments)
+    markdown = side_by_side_markdown(experiments, metrics)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(markdown, encoding="utf-8")
@@ -64,13 +64,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="experiment with the same decode dirs, compared by paired bootstrap on BLEU")
     parser.add_argument("--bootstrap_samples", type=int, default=1000, help="paired bootstrap resamples")
     parser.add_argument("--output", type=Path, default=None, help="with --side_by_side: also write it here")
+    parser.add_argument("--metrics", nargs="+", default=["BLEU"], choices=["BLEU", "chrF++", "TER"],
+                        help="with --side_by_side: the metrics compared [BLEU]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.side_by_side:
         if args.decode_dirs or args.baseline_exp_dir or args.seen_langs:
             parser.error("--side_by_side only takes experiment dirs (and --output)")
-        print(side_by_side(args.side_by_side, args.output), end="")
+        print(side_by_side(args.side_by_side, args.output, args.metrics), end="")
         return
     if not args.decode_dirs:
         parser.error("--exp_dir needs --decode_dirs")

@@ -297,10 +297,14 @@ def results_markdown(results: dict, command: str) -> str:
     return "\n".join(lines) + "\n\n" + "\n".join(sections)
 
 
-def side_by_side_markdown(experiments: Mapping[str, dict]) -> str:
-    """BLEU of several experiments (name -> results.json content) side by side, one table per tag."""
+def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str] = ("BLEU",)) -> str:
+    """``metrics`` of several experiments (name -> results.json content) side by side, one table per tag;
+    with several metrics, one column per experiment and metric."""
+    unknown = [metric for metric in metrics if metric not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
     tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
-    sections = ["# BLEU side by side", ""]
+    sections = [f"# {' / '.join(metrics)} side by side", ""]
     for tag in tags:
         groups: dict[str, str] = {}
         labels: list[str] = []
@@ -312,19 +316,16 @@ def side_by_side_markdown(experiments: Mapping[str, dict]) -> str:
         directions = sorted(groups, key=lambda name: (GROUPS.index(groups[name]), name))
         labels.sort(key=AVERAGE_LABELS.index)
         rows = []
-        for name in directions:
-            rows.append([name, groups[name]] + [
-                _fmt(results["tags"].get(tag, {}).get("directions", {}).get(name, {}).get("BLEU"))
-                for results in experiments.values()])
-        for label in labels:
-            rows.append([f"**{label}**", ""] + [
-                _fmt(results["tags"].get(tag, {}).get("averages", {}).get(label, {}).get("BLEU"))
-                for results in experiments.values()])
-        header = ["direction", "group", *experiments]
-        sections += [f"## {tag}", "", markdown_table(header, rows, ["left", "left"] + ["right"] * len(experiments)),
-                     ""]
-    sections.append("BLEU per direction; '-' where an experiment has no score. Averages (avg rows) are plain, "
-                    "unweighted means of the per-direction scores of each experiment; each experiment's "
-                    "seen/zero-shot split is its own (its --seen_langs).")
+        for kind, names, display in (("directions", directions, lambda name: name),
+                                     ("averages", labels, lambda label: f"**{label}**")):
+            for name in names:
+                rows.append([display(name), groups.get(name, "")] + [
+                    _fmt(results["tags"].get(tag, {}).get(kind, {}).get(name, {}).get(metric))
+                    for results in experiments.values() for metric in metrics])
+        columns = [name if len(metrics) == 1 else f"{name} {metric}" for name in experiments for metric in metrics]
+        header = ["direction", "group", *columns]
+        sections += [f"## {tag}", "", markdown_table(header, rows, ["left", "left"] + ["right"] * len(columns)), ""]
+    sections.append(f"{' / '.join(metrics)} per direction; '-' where an experiment has no score. Averages (avg "
+                    "rows) are plain, unweighted means of the per-direction scores of each experiment; each "
+                    "experiment's seen/zero-shot split is its own (its --seen_langs).")
     return "\n".join(sections) + "\n"
-
