@@ -17,7 +17,7 @@ import kaldiio
 import yaml
 from transformers import Wav2Vec2FeatureExtractor
 
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process,
+from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process, trained_state,
                               run_espnet)
 from sst.tasks.samu import SamuTask
 
@@ -38,7 +38,8 @@ def export_encoder(exp_dir: Path, export_dir: Path) -> Path:
     """
     checkpoint = best_checkpoint(exp_dir)
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
-    model, _ = SamuTask.build_model_from_file(exp_dir / "config.yaml", checkpoint, "cpu")
+    model, _ = SamuTask.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
+    model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     model.encoder.wav2vec2.save_pretrained(export_dir)
     try:
         extractor = Wav2Vec2FeatureExtractor.from_pretrained(config["model_conf"]["encoder_model"])

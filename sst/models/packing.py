@@ -5,7 +5,6 @@ weights, so decoding and ``sst.bin.translate`` need neither the hub nor the orig
 """
 from __future__ import annotations
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from transformers import PreTrainedTokenizerBase, Wav2Vec2FeatureExtractor
 
 from sst.models.pretrained import load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel
+from sst.tasks.launch import trained_state
 
 PACKED = "packed"
 
@@ -26,7 +26,8 @@ def pack(exp_dir: Path, checkpoint: Path) -> Path:
     out = exp_dir / PACKED
     tmp = exp_dir / f"{PACKED}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model, _ = _build({**config, "model_conf": {**model_conf, "pretrained": False}}, checkpoint)
+    model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
+    model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
     _feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
     model.mbart.config.save_pretrained(tmp / "decoder")
@@ -50,15 +51,9 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
     for key in ("encoder_model", "decoder_model"):
         config["model_conf"][key] = str(packed / config["model_conf"][key])
-    model, _ = _build(config, packed / "model.pth")
-    return model.to(device).eval(), load_tokenizer(str(packed / "decoder"))
-
-
-def _build(config: dict, weights: Path) -> tuple[SpeechTranslationModel, argparse.Namespace]:
-    """Build the model of an ESPnet config and load ``weights`` strictly (every tensor must match)."""
     model = SpeechTranslationModel(**config["model_conf"])
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True), strict=True)
-    return model, argparse.Namespace(**config)
+    model.load_state_dict(torch.load(packed / "model.pth", map_location="cpu", weights_only=True), strict=True)
+    return model.to(device).eval(), load_tokenizer(str(packed / "decoder"))
 
 
 def _feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:

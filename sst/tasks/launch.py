@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from sst.tasks.base import ModelConfTask
 
 # The averaged n-best checkpoint ESPnet writes at the end of training, then its single best one.
@@ -60,3 +62,22 @@ def best_checkpoint(exp_dir: Path) -> Path:
         raise FileNotFoundError(f"{exp_dir}: no trained checkpoint (looked for {', '.join(CHECKPOINT_PREFERENCE)}"
                                 " and N.epoch.pth); has training run?")
     return candidates[-1]
+
+
+def trained_state(exp_dir: Path, checkpoint: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The weights of ``checkpoint`` for ``model``, its frozen parameters exactly as they were trained.
+
+    ESPnet's n-best averaging sums the checkpoints and divides by n, which moves values that never
+    changed by a rounding step; the frozen parameters (``requires_grad`` False in ``model``) of an
+    averaged checkpoint are therefore taken from a single-epoch checkpoint of the experiment.
+    """
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
+    if not epochs or checkpoint.resolve() in {path.resolve() for path in epochs}:
+        return state
+    single = torch.load(epochs[-1], map_location="cpu", weights_only=True)
+    for name, parameter in model.named_parameters(remove_duplicate=False):  # every name of a tied weight
+        if not parameter.requires_grad:
+            state[name] = single[name]
+    return state
+

@@ -1,0 +1,380 @@
+"""Stages 3-5 through their entry points (``main([...])`` in-process, CPU): SAMU training, export, resume
+and retrieval check; adapter-ST training and packing; decoding over jobs; scoring; translating files."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from espnet2.train.trainer import Trainer
+from sacrebleu.metrics import BLEU
+from transformers import MBartForConditionalGeneration, Wav2Vec2Model
+
+from corpora import Covost2Corpus
+from sst.bin import samu_eval, samu_train, score, st_inference, st_train, translate
+from sst.data.datadir import read_kv
+from sst.models.packing import load_packed
+from sst.tasks.launch import best_checkpoint
+from sst.tasks.samu import SamuTask
+
+# ESPnet trainer settings shared by both tiny trainings (cf. egs/mini_st/conf/tuning/*.yaml). Three
+# n-best checkpoints are averaged; ESPnet's sum / 3 moves ~15% of the unchanged frozen values by one
+# rounding step, which export and packing undo (sst.tasks.launch.trained_state): the tests below
+# check frozen weights bit for bit.
+TRAINER_YAML = """\
+batch_type: numel
+batch_bins: {batch_bins}
+accum_grad: 1
+max_epoch: {max_epoch}
+patience: none
+num_workers: 0
+num_att_plot: 0
+log_interval: 1
+use_tensorboard: false
+use_matplotlib: false
+grad_clip: 5.0
+seed: 0
+keep_nbest_models: 3
+optim: adam
+optim_conf:
+  lr: {lr}
+"""
+SAMU_YAML = TRAINER_YAML + """\
+best_model_criterion:
+- [valid, loss, min]
+model_conf:
+  pooling_dim: 32
+  freeze: []
+  mask_time_prob: 0.0
+  layerdrop: 0.0
+"""
+ST_YAML = TRAINER_YAML + """\
+best_model_criterion:
+- [valid, acc, max]
+- [valid, loss, min]
+model_conf:
+  freeze: [encoder, decoder]
+  encoder_adapter_dim: 16
+  decoder_adapter_dim: 16
+  adapter_dropout: 0.0
+  length_adaptor_layers: 2
+  label_smoothing: 0.1
+"""
+DECODE_YAML = "beam_size: 3\nlength_penalty: 1.0\nmax_length: 16\nmax_len_ratio: 0.0\nbatch_size: 2\n"
+SAMU_EPOCHS = 3
+ST_EPOCHS = 3
+TRAINED_GROUPS = {"encoder_adapters", "decoder_adapters", "length_adaptor"}
+
+
+def write_yaml(path: Path, template: str, max_epoch: int, lr: float, batch_bins: int) -> Path:
+    """A training config from one of the templates above."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(template.format(max_epoch=max_epoch, lr=lr, batch_bins=batch_bins), encoding="utf-8")
+    return path
+
+
+def samu_argv(config: Path, dumps: Path, exp: Path, encoder: Path) -> list[str]:
+    """Stage 3's command line: train on fr+de, validate on dev fr."""
+    return ["--config", str(config), "--train_dump", str(dumps / "train_multi"), "--valid_dump",
+            str(dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(encoder)]
+
+
+def reporter_stats(exp: Path) -> tuple[int, dict]:
+    """The last finished epoch and the per-epoch stats ESPnet keeps in ``checkpoint.pth``."""
+    reporter = torch.load(exp / "checkpoint.pth", map_location="cpu", weights_only=False)["reporter"]
+    return reporter["epoch"], reporter["stats"]
+
+
+def mtimes(paths: list[Path]) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in paths}
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from more threads, and lose a lot on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def single_threaded() -> Iterator[None]:
+    with one_thread():
+        yield
+
+
+# ---------------------------------------------------------------- stage 3: SAMU
+
+@pytest.fixture(scope="module")
+def samu_exp(tiny_wav2vec2: Path, st_dumps: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``exp/samu_train_samu`` after SAMU_EPOCHS epochs of sst.bin.samu_train on train_multi (read-only)."""
+    root = tmp_path_factory.mktemp("samu")
+    config = write_yaml(root / "conf" / "train_samu.yaml", SAMU_YAML, SAMU_EPOCHS, lr=0.005, batch_bins=24000)
+    exp = root / "exp" / "samu_train_samu"
+    with one_thread():
+        samu_train.main(samu_argv(config, st_dumps, exp, tiny_wav2vec2))
+    return exp
+
+
+def test_samu_train_exports_the_trained_encoder(samu_exp: Path, tiny_wav2vec2: Path) -> None:
+    for name in ("checkpoint.pth", "latest.pth", f"{SAMU_EPOCHS}epoch.pth", "valid.loss.best.pth", "config.yaml"):
+        assert (samu_exp / name).is_file(), name
+    checkpoint = best_checkpoint(samu_exp)
+    assert checkpoint == samu_exp / "valid.loss.ave.pth"
+    assert (samu_exp / "encoder_hf" / "sst_export.txt").read_text() == f"exported from {checkpoint}\n"
+    assert (samu_exp / "encoder_hf" / "preprocessor_config.json").is_file()
+    trained = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    exported = Wav2Vec2Model.from_pretrained(samu_exp / "encoder_hf").state_dict()
+    prefix = "encoder.wav2vec2."
+    assert set(exported) == {key[len(prefix):] for key in trained if key.startswith(prefix)}
+    initial = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).state_dict()
+    for key, value in exported.items():
+        # the trained weights are the n-best average; the frozen CNN is the original, bit for bit
+        expected = initial[key] if key.startswith("feature_extractor.") else trained[prefix + key]
+        assert torch.equal(value, expected), key
+    assert not torch.equal(exported["encoder.layers.0.attention.k_proj.weight"],
+                           initial["encoder.layers.0.attention.k_proj.weight"])
+    cnn = [key for key in initial if key.startswith("feature_extractor.")]
+    assert cnn and all(torch.equal(exported[key], initial[key]) for key in cnn)  # always frozen
+
+
+def test_samu_train_loss_falls_over_epochs(samu_exp: Path) -> None:
+    epoch, stats = reporter_stats(samu_exp)
+    assert epoch == SAMU_EPOCHS and sorted(stats) == list(range(1, SAMU_EPOCHS + 1))
+    losses = [stats[e]["train"]["loss"] for e in sorted(stats)]
+    assert all(0.0 <= loss <= 2.0 for loss in losses), losses
+    assert losses == sorted(losses, reverse=True) and losses[-1] < 0.5 * losses[0], losses
+    for e in stats:
+        assert stats[e]["train"]["cosine"] == pytest.approx(1.0 - stats[e]["train"]["loss"], abs=1e-4)
+
+
+def test_samu_train_rerun_does_nothing(samu_exp: Path, tiny_wav2vec2: Path, st_dumps: Path,
+                                       caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    files = [samu_exp / "checkpoint.pth", samu_exp / "encoder_hf" / "sst_export.txt"]
+    before = mtimes(files)
+    samu_train.main(samu_argv(samu_exp.parents[1] / "conf" / "train_samu.yaml", st_dumps, samu_exp, tiny_wav2vec2))
+    assert mtimes(files) == before
+    assert f"{samu_exp / 'encoder_hf'} already exported; delete it to train again" in caplog.messages
+
+
+class Killed(Exception):
+    """Stands for the job being killed."""
+
+
+class KilledInEpoch2(Trainer):
+    """ESPnet's trainer, killed as soon as epoch 2 starts training (epoch 1's checkpoint is written)."""
+
+    @classmethod
+    def train_one_epoch(cls, *args, reporter, **kwargs):
+        if reporter.get_epoch() == 2:
+            raise Killed("killed in epoch 2")
+        return super().train_one_epoch(*args, reporter=reporter, **kwargs)
+
+
+def test_samu_train_resumes_a_killed_run(tiny_wav2vec2: Path, st_dumps: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    config = write_yaml(tmp_path / "train_samu.yaml", SAMU_YAML, max_epoch=2, lr=0.005, batch_bins=24000)
+    exp = tmp_path / "exp" / "samu"
+    argv = samu_argv(config, st_dumps, exp, tiny_wav2vec2)
+    monkeypatch.setattr(SamuTask, "trainer", KilledInEpoch2)
+    with pytest.raises(Killed):
+        samu_train.main(argv)
+    assert reporter_stats(exp)[0] == 1
+    assert not (exp / "encoder_hf").exists()
+    first_epoch = mtimes([exp / "1epoch.pth"])
+
+    monkeypatch.undo()
+    caplog.set_level(logging.INFO)
+    samu_train.main(argv)  # the same command again
+    assert f"The training was resumed using {exp / 'checkpoint.pth'}" in caplog.messages
+    assert "2/2epoch started" in caplog.messages
+    assert not any(message.startswith("1/2epoch started") for message in caplog.messages)
+    epoch, stats = reporter_stats(exp)
+    assert epoch == 2 and sorted(stats) == [1, 2]
+    assert mtimes([exp / "1epoch.pth"]) == first_epoch  # epoch 1 was not trained again
+    assert (exp / "encoder_hf" / "sst_export.txt").is_file()
+
+
+def test_samu_eval_writes_retrieval_results_once(samu_exp: Path, tiny_teacher: Path, st_dumps: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    argv = ["--model_dir", str(samu_exp), "--teacher_model", str(tiny_teacher), "--dump_dirs",
+            str(st_dumps / "dev_fr_en"), str(st_dumps / "train_de_en"), "--batch_size", "2"]
+    samu_eval.main(argv)
+    markdown = (samu_exp / "RESULTS.md").read_text(encoding="utf-8")
+    assert markdown.count("## SAMU retrieval") == 1
+    assert "## SAMU retrieval" in capsys.readouterr().out
+    report = json.loads((samu_exp / "retrieval.json").read_text(encoding="utf-8"))
+    assert report["checkpoint"] == str(best_checkpoint(samu_exp))
+    sizes = {"dev_fr_en speech↔transcript": 1, "dev_fr_en speech↔translation": 1,
+             "train_de_en speech↔transcript": 2, "train_de_en speech↔translation": 2,
+             "all sets, pooled transcripts": 3}
+    assert set(report["results"]) == set(sizes)
+    for name, result in report["results"].items():
+        assert result["n_speech"] == result["n_text"] == sizes[name], name
+        for side in ("speech_to_text", "text_to_speech"):
+            recalls = result[side]
+            assert set(recalls) == {"R@1", "R@5"}, name
+            assert all(0.0 <= value <= 1.0 for value in recalls.values()), (name, recalls)
+            assert recalls["R@1"] <= recalls["R@5"] == 1.0, (name, recalls)  # at most 3 candidates
+            if sizes[name] == 1:
+                assert recalls["R@1"] == 1.0, name  # one candidate: always found
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {name} "))
+        assert row.split("|")[2].strip() == str(sizes[name]), row
+
+    files = [samu_exp / "RESULTS.md", samu_exp / "retrieval.json"]
+    before = mtimes(files)
+    samu_eval.main(argv)
+    assert mtimes(files) == before
+
+
+# ---------------------------------------------------------------- stages 4-5: adapter ST, decoding, scoring
+
+@dataclass
+class Decoded:
+    """Stage 5 of st_exp on train_multi: one decode dir per number of jobs, and the decoding config."""
+
+    config: Path
+    nj1: Path
+    nj2: Path
+
+
+@pytest.fixture(scope="module")
+def st_exp(samu_exp: Path, tiny_mbart: Path, st_dumps: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``exp/st_train_st_samu_adapter``: sst.bin.st_train on the SAMU export + tiny mBART (read-only)."""
+    root = tmp_path_factory.mktemp("st")
+    config = write_yaml(root / "conf" / "train_st.yaml", ST_YAML, ST_EPOCHS, lr=0.003, batch_bins=32000)
+    exp = root / "exp" / "st_train_st_samu_adapter"
+    with one_thread():
+        st_train.main(["--config", str(config), "--train_dump", str(st_dumps / "train_multi"),
+                       "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp),
+                       "--encoder_model", str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)])
+    return exp
+
+
+@pytest.fixture(scope="module")
+def decoded(st_exp: Path, st_dumps: Path) -> Decoded:
+    """sst.bin.st_inference of st_exp on train_multi with --nj 1 and --nj 2 (read-only)."""
+    config = st_exp.parents[1] / "conf" / "decode_st.yaml"
+    config.write_text(DECODE_YAML, encoding="utf-8")
+    dirs = {}
+    for nj in (1, 2):
+        dirs[nj] = st_exp / f"decode_st_nj{nj}" / "train_multi"
+        with one_thread():  # --nj 1 decodes in this process and sets its thread count
+            st_inference.main(["--model_dir", str(st_exp), "--dump_dir", str(st_dumps / "train_multi"),
+                               "--output_dir", str(dirs[nj]), "--config", str(config), "--nj", str(nj)])
+    return Decoded(config, dirs[1], dirs[2])
+
+
+def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu_exp: Path,
+                                                              tiny_mbart: Path) -> None:
+    epoch, stats = reporter_stats(st_exp)
+    assert epoch == ST_EPOCHS and all(0.0 <= stats[e]["valid"]["acc"] <= 1.0 for e in stats)
+    packed = st_exp / "packed"
+    assert (packed / "source.txt").read_text() == f"{best_checkpoint(st_exp)}\n"
+    model, tokenizer = load_packed(st_exp)
+    assert tokenizer.convert_tokens_to_ids("en_XX") != tokenizer.unk_token_id
+    state = model.state_dict()
+    encoder = Wav2Vec2Model.from_pretrained(samu_exp / "encoder_hf").state_dict()
+    for key, value in encoder.items():
+        assert torch.equal(state[f"encoder.wav2vec2.{key}"], value), key
+    mbart = MBartForConditionalGeneration.from_pretrained(tiny_mbart).state_dict()
+    decoder_keys = [key for key in mbart if not key.startswith("model.encoder.")]
+    assert "model.decoder.layers.1.fc2.weight" in decoder_keys and "lm_head.weight" in decoder_keys
+    for key in decoder_keys:
+        assert torch.equal(state[f"mbart.{key}"], mbart[key]), key
+    trainable = {name.split(".")[0] for name, param in model.named_parameters() if param.requires_grad}
+    assert trainable == TRAINED_GROUPS
+    adapters = [*model.encoder_adapters, *model.decoder_adapters]
+    assert len(adapters) == 4 and all(adapter.up.weight.abs().sum() > 0 for adapter in adapters)  # start at 0
+
+
+def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded, st_dumps: Path,
+                                                                st_exp: Path) -> None:
+    dump = st_dumps / "train_multi"
+    hyp1, hyp2 = read_kv(decoded.nj1 / "hyp"), read_kv(decoded.nj2 / "hyp")
+    assert sorted(hyp1) == sorted(read_kv(dump / "wav.scp")) and len(hyp1) == 5
+    # Note: two epochs on five sine tones with the barely trained tiny mBART only teach the model to
+    # repeat the language token, which detokenisation drops, so the hypotheses may be empty strings.
+    assert hyp1 == hyp2
+    assert (decoded.nj1 / "hyp").read_text(encoding="utf-8") == (decoded.nj2 / "hyp").read_text(encoding="utf-8")
+    for name, source in (("ref", "translation"), ("utt2lang", "utt2lang"), ("utt2tgt_lang", "utt2tgt_lang")):
+        assert read_kv(decoded.nj1 / name) == read_kv(dump / source), name
+
+    before = mtimes([decoded.nj1 / "hyp"])
+    st_inference.main(["--model_dir", str(st_exp), "--dump_dir", str(dump), "--output_dir", str(decoded.nj1),
+                       "--config", str(decoded.config)])
+    assert mtimes([decoded.nj1 / "hyp"]) == before
+
+
+def test_score_writes_a_row_per_direction(decoded: Decoded, st_exp: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    exp = tmp_path / "st_exp"
+    decode_dir = exp / "decode_st" / "train_multi"
+    shutil.copytree(decoded.nj1, decode_dir)
+    score.main(["--exp_dir", str(exp), "--decode_dirs", str(decode_dir)])
+    markdown = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    assert capsys.readouterr().out == markdown
+    rows = {line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+            for line in markdown.splitlines() if line.startswith("| ")}
+    hyps, refs, langs = (read_kv(decode_dir / name) for name in ("hyp", "ref", "utt2lang"))
+    results = json.loads((exp / "results.json").read_text(encoding="utf-8"))["tags"]["decode_st"]
+    for src, count in (("fr", 3), ("de", 2)):
+        utts = sorted(utt for utt in hyps if langs[utt] == src)
+        bleu = BLEU().corpus_score([hyps[u] for u in utts], [[refs[u] for u in utts]]).score
+        assert rows[f"{src}-en"][:4] == ["high", "seen", str(count), f"{bleu:.1f}"]
+        assert results["directions"][f"{src}-en"]["BLEU"] == pytest.approx(bleu)
+
+
+def test_translate_files_match_stage5(decoded: Decoded, st_exp: Path, st_dumps: Path,
+                                      covost2_corpus: Covost2Corpus, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    wavs = read_kv(st_dumps / "train_multi" / "wav.scp")
+    hyps = read_kv(decoded.nj1 / "hyp")
+    dumped = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in wavs.items()}
+    flac_utt, wav_utt, mp3_utt = ("fr-en-common_voice_fr_100001", "de-en-common_voice_de_200002",
+                                  "fr-en-common_voice_fr_100003")
+    flac = tmp_path / "bonjour.flac"
+    shutil.copy(wavs[flac_utt], flac)
+    wav = tmp_path / "guten tag.wav"  # the dump's 16-bit samples in another container
+    samples, rate = soundfile.read(wavs[wav_utt], dtype="int16")
+    soundfile.write(str(wav), samples, rate, subtype="PCM_16")
+    mp3 = covost2_corpus.commonvoice_dir / "fr" / "clips" / "common_voice_fr_100003.mp3"  # the 48 kHz original
+    calls = []
+
+    def spy(model, tokenizer, audio, tgt_langs, options, *args, **kwargs):
+        calls.append((audio, tgt_langs, options))
+        return decode_utterances(model, tokenizer, audio, tgt_langs, options, *args, **kwargs)
+
+    decode_utterances = translate.decode_utterances
+    monkeypatch.setattr(translate, "decode_utterances", spy)
+    capsys.readouterr()
+    translate.main([str(flac), str(wav), str(mp3), "--model_dir", str(st_exp), "--tgt_lang", "en",
+                    "--config", str(decoded.config)])
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(flac), str(wav), str(mp3)]
+    assert all(line.count("\t") == 1 for line in lines)
+    assert lines[0] == f"{flac}\t{hyps[flac_utt]}"
+    assert lines[1] == f"{wav}\t{hyps[wav_utt]}"
+
+    # What was decoded: stage 2's samples (the mp3 decoded and resampled as stage 2 does, before its
+    # 16-bit rounding), the target language, and stage 5's decoding options.
+    (audio, tgt_langs, options), = calls
+    assert tgt_langs == {str(flac): "en", str(wav): "en", str(mp3): "en"}
+    assert options == {"beam_size": 3, "length_penalty": 1.0, "max_length": 16, "max_len_ratio": 0.0,
+                       "batch_size": 2}
+    assert np.array_equal(audio[str(flac)], dumped[flac_utt])
+    assert np.array_equal(audio[str(wav)], dumped[wav_utt])
+    assert audio[str(mp3)].shape == dumped[mp3_utt].shape == (12000,)
+    np.testing.assert_allclose(audio[str(mp3)], dumped[mp3_utt], rtol=0, atol=1e-4)
