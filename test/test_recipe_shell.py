@@ -14,10 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 
 from corpora import Covost2Corpus, EuroparlStCorpus
 from sst.bin import download_corpus
-from sst.data.datadir import read_kv
+from sst.data.datadir import read_kv, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
@@ -359,6 +360,43 @@ def test_stage_0_1_covost2_fixture(tmp_path: Path, covost2_corpus: Covost2Corpus
     for name, expected in covost2_corpus.expected.items():
         assert sorted(read_kv(recipe / "data" / name / "wav.scp")) == sorted(expected.stage1)
     assert "data/test_de_en: OK" in result.stderr
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_stages_1_2_on_fixture_corpora_then_rerun_skips(recipe: str, tmp_path: Path, covost2_corpus: Covost2Corpus,
+                                                       europarl_st_corpus: EuroparlStCorpus, tiny_teacher: Path,
+                                                       tiny_mbart: Path) -> None:
+    """What a user runs for stages 1-2 (with local teacher and decoder dirs in place of the hub ids):
+    validated data dirs, 16 kHz dumps with skip reports, teacher embeddings and targets; a second run
+    of the same command redoes nothing."""
+    copy = recipe_copy(tmp_path, recipe)
+    if recipe == "covost2":
+        corpus, options = covost2_corpus, ["--src_langs", "fr de", "--tgt_lang", "en", "--covost2",
+                                           str(covost2_corpus.covost_dir), "--commonvoice",
+                                           str(covost2_corpus.commonvoice_dir)]
+    else:
+        corpus, options = europarl_st_corpus, ["--src_langs", "fr", "--tgt_langs", "en",
+                                               "--europarl_st", str(europarl_st_corpus.europarl_dir)]
+    command = ["./run.sh", "--stage", "1", "--stop_stage", "2", "--nj", "2", *options,
+               "--teacher_model", str(tiny_teacher), "--decoder_model", str(tiny_mbart)]
+    result = run(command, copy)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name, expected in corpus.expected.items():
+        dump = copy / "dump" / name
+        counts = read_report(dump / "dump_report.txt")
+        assert counts["kept"] == len(expected.num_samples), name
+        assert sorted(read_kv(dump / "utt2num_samples")) == sorted(expected.num_samples)
+        assert all(sf.info(path).samplerate == 16000 for path in read_kv(dump / "wav.scp").values())
+        if name.startswith(("train", "dev")):  # the test sets are only decoded
+            assert sorted(read_kv(dump / "teacher_embed.scp")) == sorted(expected.num_samples)
+            assert sorted(read_kv(dump / "text_int")) == sorted(expected.num_samples)
+    stamps = {path: path.stat().st_mtime_ns for path in (copy / "dump").rglob("*") if path.is_file()
+              and "logs" not in path.parts}
+    again = run(command, copy)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
+    logs = (copy / "dump" / "logs" / "dump_audio.log").read_text() + again.stderr
+    assert "already done" in logs
 
 
 def test_stage_1_europarl_st_fixture(tmp_path: Path, europarl_st_corpus: EuroparlStCorpus) -> None:

@@ -11,11 +11,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import kaldiio
 import numpy as np
-import torch
 from espnet2.fileio.read_text import read_2columns_text
-from sentence_transformers import SentenceTransformer
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 def embed_texts(model: SentenceTransformer, texts: list[str], batch_size: int) -> np.ndarray:
@@ -27,6 +30,9 @@ def embed_texts(model: SentenceTransformer, texts: list[str], batch_size: int) -
 
 def load_teacher(name_or_dir: str) -> SentenceTransformer:
     """The teacher from a hub id or a local directory, on GPU when one is available."""
+    import torch  # imported here, with sentence-transformers, so that a run with nothing to do starts fast
+    from sentence_transformers import SentenceTransformer
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     return SentenceTransformer(name_or_dir, device=device)
 
