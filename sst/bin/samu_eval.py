@@ -25,9 +25,10 @@ from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
 from sst.bin.embed_teacher import embed_texts, load_teacher
+from sst.data.audio import padded_batches
 from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
 from sst.models.samu import SamuModel
-from sst.tasks.launch import best_checkpoint
+from sst.tasks.launch import best_checkpoint, trained_state
 
 HEADING = "## SAMU retrieval"
 
@@ -44,7 +45,7 @@ def load_samu(model_dir: Path, device: str = "cpu") -> tuple[SamuModel, Path]:
         raise FileNotFoundError(f"{encoder_dir} is missing: stage 3 training has not finished")
     model_conf = {**config["model_conf"], "encoder_model": str(encoder_dir), "pretrained": False}
     model = SamuModel(**model_conf)
-    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True), strict=True)
+    model.load_state_dict(trained_state(model_dir, checkpoint, model), strict=True)
     return model.to(device).eval(), checkpoint
 
 
@@ -53,14 +54,9 @@ def embed_speech(model: SamuModel, wavs: dict[str, str], batch_size: int = 16,
                  device: str = "cpu") -> dict[str, np.ndarray]:
     """SAMU embeddings of 16 kHz audio files (id -> path), batched by length; returns id -> vector."""
     audio = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in wavs.items()}
-    order = sorted(audio, key=lambda utt: len(audio[utt]), reverse=True)
     embeddings: dict[str, np.ndarray] = {}
-    for start in tqdm(range(0, len(order), batch_size), desc="SAMU embeddings", leave=False):
-        batch = order[start:start + batch_size]
-        lengths = torch.tensor([len(audio[u]) for u in batch])
-        speech = torch.zeros(len(batch), int(lengths.max()))
-        for row, utt in enumerate(batch):
-            speech[row, : len(audio[utt])] = torch.from_numpy(audio[utt])
+    for batch, speech, lengths in tqdm(padded_batches(audio, batch_size), total=-(-len(audio) // batch_size),
+                                       desc="SAMU embeddings", leave=False):
         vectors = model.embed(speech.to(device), lengths.to(device)).float().cpu().numpy()
         embeddings.update(zip(batch, vectors))
     return embeddings

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import kaldiio
 import yaml
-from transformers import Wav2Vec2FeatureExtractor
 
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process, trained_state,
-                              run_espnet)
+from sst.models.pretrained import load_feature_extractor
+from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process, run_espnet,
+                              trained_state)
 from sst.tasks.samu import SamuTask
 
 
@@ -41,10 +41,7 @@ def export_encoder(exp_dir: Path, export_dir: Path) -> Path:
     model, _ = SamuTask.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     model.encoder.wav2vec2.save_pretrained(export_dir)
-    try:
-        extractor = Wav2Vec2FeatureExtractor.from_pretrained(config["model_conf"]["encoder_model"])
-    except OSError:
-        extractor = Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
+    extractor = load_feature_extractor(config["model_conf"]["encoder_model"])
     extractor.save_pretrained(export_dir)
     (export_dir / "sst_export.txt").write_text(f"exported from {checkpoint}\n", encoding="utf-8")
     return checkpoint

@@ -25,12 +25,15 @@ import yaml
 from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
+from sst.data.audio import padded_batches
 from sst.data.langs import mbart_code
 from sst.models.packing import load_packed
 from sst.models.pretrained import language_token_id
 
 DECODE_DEFAULTS = {"beam_size": 5, "length_penalty": 1.0, "max_length": 200, "max_len_ratio": 0.0,
                    "batch_size": 16}
+# (index of the dump dir, utterance id): utterance ids need not be unique across dump dirs
+Key = tuple[int, str]
 
 
 def add_decode_options(parser: argparse.ArgumentParser) -> None:
@@ -55,15 +58,10 @@ def decode_options(args: argparse.Namespace) -> dict:
 def decode_utterances(model, tokenizer, audio: dict[Hashable, np.ndarray], tgt_langs: dict[Hashable, str],
                       options: dict, device: str = "cpu", progress: bool = True) -> dict[Hashable, str]:
     """Translate ``audio`` (key -> 16 kHz mono waveform); returns key -> hypothesis."""
-    order = sorted(audio, key=lambda utt: len(audio[utt]), reverse=True)
     batch_size = int(options["batch_size"])
     hypotheses: dict[Hashable, str] = {}
-    for start in tqdm(range(0, len(order), batch_size), desc="decoding", disable=not progress):
-        batch = order[start:start + batch_size]
-        lengths = torch.tensor([len(audio[u]) for u in batch])
-        speech = torch.zeros(len(batch), int(lengths.max()))
-        for row, utt in enumerate(batch):
-            speech[row, : len(audio[utt])] = torch.from_numpy(audio[utt])
+    for batch, speech, lengths in tqdm(padded_batches(audio, batch_size), total=-(-len(audio) // batch_size),
+                                       desc="decoding", disable=not progress):
         languages = torch.tensor([language_token_id(tokenizer, mbart_code(tgt_langs[u])) for u in batch])
         outputs = model.translate(speech.to(device), lengths.to(device), languages.to(device),
                                   beam_size=int(options["beam_size"]),
@@ -73,9 +71,6 @@ def decode_utterances(model, tokenizer, audio: dict[Hashable, np.ndarray], tgt_l
         for utt, ids in zip(batch, outputs):
             hypotheses[utt] = tokenizer.decode(ids, skip_special_tokens=True).strip()
     return hypotheses
-
-
-Key = tuple[int, str]  # (index of the dump dir, utterance id): ids need not be unique across dump dirs
 
 
 def _decode_shard(rank: int, model_dir: Path, shards: list[dict[Key, str]], tgt_langs: dict[Key, str],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Hashable, Iterator
 
 import av
 import numpy as np
@@ -178,3 +179,18 @@ def dump_recording(task: RecordingTask) -> list[tuple[str, int, str | None]]:
             write_flac(out_dir / f"{utt}.flac", waveform[first:last], config.sample_rate)
         results.append((utt, last - first, reason))
     return results
+
+
+def padded_batches(audio: dict[Hashable, np.ndarray], batch_size: int
+                   ) -> Iterator[tuple[list[Hashable], torch.Tensor, torch.Tensor]]:
+    """``(keys, speech, lengths)`` batches of ``audio`` (key -> waveform), longest first, each batch
+    zero-padded to its longest waveform: the input the speech models take at inference."""
+    order = sorted(audio, key=lambda key: len(audio[key]), reverse=True)
+    for start in range(0, len(order), batch_size):
+        keys = order[start:start + batch_size]
+        lengths = torch.tensor([len(audio[key]) for key in keys])
+        speech = torch.zeros(len(keys), int(lengths.max()))
+        for row, key in enumerate(keys):
+            speech[row, : len(audio[key])] = torch.from_numpy(audio[key])
+        yield keys, speech, lengths
+

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 import yaml
-from transformers import PreTrainedTokenizerBase, Wav2Vec2FeatureExtractor
+from transformers import PreTrainedTokenizerBase
 
-from sst.models.pretrained import load_tokenizer
+from sst.models.pretrained import load_feature_extractor, load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel
 from sst.tasks.launch import trained_state
 
@@ -29,7 +29,7 @@ def pack(exp_dir: Path, checkpoint: Path) -> Path:
     model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
-    _feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
+    load_feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
     model.mbart.config.save_pretrained(tmp / "decoder")
     model.mbart.generation_config.save_pretrained(tmp / "decoder")
     load_tokenizer(model_conf["decoder_model"]).save_pretrained(tmp / "decoder")
@@ -54,10 +54,3 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     model = SpeechTranslationModel(**config["model_conf"])
     model.load_state_dict(torch.load(packed / "model.pth", map_location="cpu", weights_only=True), strict=True)
     return model.to(device).eval(), load_tokenizer(str(packed / "decoder"))
-
-
-def _feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
-    try:
-        return Wav2Vec2FeatureExtractor.from_pretrained(encoder_model)
-    except OSError:
-        return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 
 from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
-                          PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2Model)
+                          PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
 
 def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_overrides) -> Wav2Vec2Model:
@@ -20,6 +20,14 @@ def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_over
         return Wav2Vec2Model(config)
     logging.info("speech encoder: loading %s", name_or_dir)
     return Wav2Vec2Model.from_pretrained(name_or_dir, **config_overrides)
+
+
+def load_feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
+    """The encoder's feature-extractor settings, or XLS-R's (16 kHz, normalised) where it has none."""
+    try:
+        return Wav2Vec2FeatureExtractor.from_pretrained(encoder_model)
+    except OSError:
+        return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
 
 
 def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:

@@ -21,8 +21,8 @@ from typing import NamedTuple
 import numpy as np
 import sentencepiece as spm
 import torch
-import torchaudio
 import torch.nn.functional as F
+import torchaudio
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
 from tokenizers.pre_tokenizers import BertPreTokenizer
@@ -44,9 +44,14 @@ class TextPair(NamedTuple):
     target: str
 
 
+def _corpus_lang(tsv: Path) -> str:
+    """The source language code of ``covost_v2.<src>_en.tsv`` as the corpus spells it ("zh-CN")."""
+    return tsv.name.split(".")[1].rsplit("_", 1)[0]
+
+
 def _source_lang(tsv: Path) -> str:
     """The source language of ``covost_v2.<src>_en.tsv``, normalised ("zh-CN" -> "zh")."""
-    return normalize(tsv.name.split(".")[1].rsplit("_", 1)[0])
+    return normalize(_corpus_lang(tsv))
 
 
 def _covost_rows(corpus_dir: Path, splits: tuple[str, ...], langs: tuple[str, ...] | None) -> list[tuple[Path, list[str]]]:
@@ -86,7 +91,7 @@ def read_covost_pairs(corpus_dir: Path, splits: tuple[str, ...] = ("train",),
 
 def read_covost_clips(corpus_dir: Path, splits: tuple[str, ...] = ("train",)) -> list[Path]:
     """The clips of those rows: ``commonvoice/<src>/clips/<path>`` of the corpus (every source language)."""
-    return [Path(corpus_dir, "commonvoice", path.name.split(".")[1].rsplit("_", 1)[0], "clips", row[0])
+    return [Path(corpus_dir, "commonvoice", _corpus_lang(path), "clips", row[0])
             for path, row in _covost_rows(corpus_dir, splits, None)]
 
 
