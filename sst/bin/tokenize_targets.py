@@ -10,10 +10,8 @@ dump dirs share one tokenizer load, and dirs already tokenised are skipped.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 from pathlib import Path
-from typing import Callable
 
 from espnet2.fileio.read_text import read_2columns_text
 from transformers import PreTrainedTokenizerBase
@@ -28,14 +26,20 @@ def target_ids(tokenizer: PreTrainedTokenizerBase, text: str, lang: str) -> list
     return [language_token_id(tokenizer, mbart_code(lang)), *pieces, tokenizer.eos_token_id]
 
 
-def tokenize_dump_dir(dump_dir: Path, tokenizer: Callable[[], PreTrainedTokenizerBase]) -> None:
-    """Write ``text_int``/``text_shape`` of one dump dir unless complete; ``tokenizer()`` loads on first use."""
+def is_tokenized(dump_dir: Path) -> bool:
+    """True when ``text_int`` already holds every translation of the dump dir."""
+    text_int = dump_dir / "text_int"
+    if text_int.exists() and set(read_2columns_text(text_int)) == set(read_2columns_text(dump_dir / "translation")):
+        logging.info("%s: targets already tokenised, nothing to do", text_int)
+        return True
+    return False
+
+
+def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+    """Write ``text_int``/``text_shape`` of one dump dir."""
     translations = read_2columns_text(dump_dir / "translation")
     tgt_langs = read_2columns_text(dump_dir / "utt2tgt_lang")
     text_int, shape = dump_dir / "text_int", dump_dir / "text_shape"
-    if text_int.exists() and set(read_2columns_text(text_int)) == set(translations):
-        logging.info("%s: targets already tokenised, nothing to do", text_int)
-        return
     missing = sorted(set(translations) - set(tgt_langs))
     if missing:
         raise ValueError(f"{dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
@@ -43,7 +47,7 @@ def tokenize_dump_dir(dump_dir: Path, tokenizer: Callable[[], PreTrainedTokenize
     lines, shapes = [], []
     for utt in sorted(translations):
         try:
-            ids = target_ids(tokenizer(), translations[utt], tgt_langs[utt])
+            ids = target_ids(tokenizer, translations[utt], tgt_langs[utt])
         except ValueError as error:
             raise ValueError(f"{dump_dir}: utterance {utt}: {error}") from error
         lines.append(f"{utt} {' '.join(map(str, ids))}\n")
@@ -62,8 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    tokenizer = functools.cache(lambda: load_tokenizer(args.decoder_model))
-    for dump_dir in args.dump_dirs:
+    pending = [dump_dir for dump_dir in args.dump_dirs if not is_tokenized(dump_dir)]
+    if not pending:
+        return
+    tokenizer = load_tokenizer(args.decoder_model)
+    for dump_dir in pending:
         tokenize_dump_dir(dump_dir, tokenizer)
 
 
