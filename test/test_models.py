@@ -16,7 +16,7 @@ from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import language_token_id, load_speech_encoder
 from sst.models.samu import SamuModel
-from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel
+from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, translation_loss
 
 TRAINED_GROUPS = ("encoder_adapters", "decoder_adapters", "length_adaptor")
 
@@ -322,16 +322,35 @@ def test_st_decoder_inputs_and_ignored_labels(trained_st: TrainedST) -> None:
         # more -1 padding (ESPnet pads to the longest target of a bigger batch) changes nothing
         wider = torch.cat([labels, torch.full((3, 4), IGNORE_ID)], dim=1)
         assert torch.equal(model(speech, lengths, wider, label_lengths)[0], loss)
-        # the loss is label-smoothed cross-entropy over the non-ignored positions only
+        # the loss is label-smoothed cross-entropy over the non-ignored positions after the language token
         memory, mask = model.encode(speech, lengths)
         logits = model.mbart(encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=mask,
                              decoder_input_ids=model.decoder_inputs(labels)).logits
         valid = labels != IGNORE_ID
+        valid[:, 0] = False
         expected = torch.nn.functional.cross_entropy(logits[valid], labels[valid], label_smoothing=0.1)
         # ESPnet's force_gatherable makes the scalar loss a 1-element tensor for DataParallel
         torch.testing.assert_close(loss.reshape(()), expected)
         accuracy = (logits.argmax(-1)[valid] == labels[valid]).float().mean()
         torch.testing.assert_close(stats["acc"].reshape(()), accuracy)
+
+
+def test_loss_and_accuracy_ignore_the_forced_language_token() -> None:
+    # two rows "<lang> a b </s>" and "<lang> c </s> -1"; vocabulary of 6, language tokens 4 and 5
+    text = torch.tensor([[4, 1, 2, 3], [5, 0, 3, IGNORE_ID]])
+    logits = torch.full((2, 4, 6), -5.0)
+    predicted = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 2]])  # language position always wrong; (1, 2) wrong
+    logits.scatter_(2, predicted[..., None], 5.0)
+    loss, accuracy = translation_loss(logits, text, label_smoothing=0.0)
+    assert accuracy.item() == pytest.approx(4 / 5)  # 5 predicted positions, 4 right
+    log_probs = torch.log_softmax(logits, dim=-1)
+    right, wrong = -log_probs[0, 1, 1], -log_probs[1, 2, 3]
+    torch.testing.assert_close(loss, (4 * right + wrong) / 5)
+    # whatever the model says at the language position changes nothing
+    logits[:, 0] = torch.randn(2, 6)
+    assert translation_loss(logits, text, 0.0)[1].item() == pytest.approx(4 / 5)
+    torch.testing.assert_close(translation_loss(logits, text, 0.0)[0], loss)
+    assert text[:, 0].tolist() == [4, 5]  # the caller's batch is left as it was
 
 
 def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: Path, tiny_mbart: Path) -> None:

@@ -22,6 +22,22 @@ from sst.models.speech_encoder import SpeechEncoder
 IGNORE_ID = -1
 
 
+def translation_loss(logits: torch.Tensor, text: torch.Tensor,
+                     label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label-smoothed cross-entropy and token accuracy of ``logits`` (batch, len, vocab) against ``text``.
+
+    Column 0 of ``text`` is the target-language token: it is forced at decoding, not predicted, so it
+    counts in neither the loss nor the accuracy (the accuracy picks the checkpoints that are averaged).
+    """
+    labels = text.clone()
+    labels[:, 0] = IGNORE_ID
+    loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_ID,
+                                       label_smoothing=label_smoothing)
+    valid = labels != IGNORE_ID
+    accuracy = (logits.argmax(-1) == labels)[valid].float().mean()
+    return loss, accuracy
+
+
 class SpeechTranslationModel(AbsESPnetModel):
     """Targets are ``<lang_code> tokens </s>`` id sequences; the decoder input is ``</s> <lang_code> tokens``."""
 
@@ -98,10 +114,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         logits = self.mbart(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
                             attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
                             use_cache=False).logits
-        loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), text, ignore_index=IGNORE_ID,
-                                           label_smoothing=self.label_smoothing)
-        valid = text != IGNORE_ID
-        accuracy = (logits.argmax(-1) == text)[valid].float().mean()
+        loss, accuracy = translation_loss(logits, text, self.label_smoothing)
         stats = {"loss": loss.detach(), "acc": accuracy.detach()}
         return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)
 
