@@ -62,6 +62,35 @@ def test_fresh_adapter_is_identity_and_hooks_change_layer_outputs() -> None:
     assert not torch.allclose(layers[1](hidden), plain[1])
 
 
+class TupleLayer(torch.nn.Module):
+    """A layer returning ``(hidden_states, attentions)``, as transformers layers do in some versions."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(dim, dim)
+
+    def forward(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.linear(hidden), hidden.sum(-1)
+
+
+@pytest.mark.parametrize("returns_tuple", [False, True])
+def test_adapters_on_tensor_and_tuple_layer_outputs(returns_tuple: bool) -> None:
+    torch.manual_seed(0)
+    hidden = torch.randn(2, 5, 8)
+    layer = TupleLayer(8) if returns_tuple else torch.nn.Linear(8, 8)
+    plain = layer(hidden)
+    adapter = attach_adapters([layer], 8, 4, dropout=0.0)[0]
+    torch.nn.init.normal_(adapter.up.weight)
+    adapted = layer(hidden)
+    if returns_tuple:
+        assert isinstance(adapted, tuple) and len(adapted) == 2
+        torch.testing.assert_close(adapted[0], adapter(plain[0]))
+        assert torch.equal(adapted[1], plain[1])  # the attentions pass through
+    else:
+        assert isinstance(adapted, torch.Tensor)
+        torch.testing.assert_close(adapted, adapter(plain))
+
+
 def test_attention_pooling_ignores_padded_frames() -> None:
     torch.manual_seed(0)
     pooling = AttentionPooling(6, 4)

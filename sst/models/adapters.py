@@ -46,7 +46,14 @@ def attach_adapters(layers: Iterable[nn.Module], model_dim: int, bottleneck_dim:
 
 
 def _apply_adapter_hook(adapter: BottleneckAdapter):
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    """A hook adapting the layer's hidden states: the output itself, or the first item of a tuple.
+
+    Depending on the transformers version a layer returns its hidden states alone or as
+    ``(hidden_states, attentions, ...)``; the other items pass through unchanged.
+    """
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor | tuple) -> torch.Tensor | tuple:
+        if isinstance(output, tuple):
+            return (adapter(output[0]), *output[1:])
         return adapter(output)
 
     return hook
