@@ -270,23 +270,26 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     for call in calls:
         by_name.setdefault(call[0], []).append(call[1:])
 
-    # train_es_en is not needed: es is only tested (zero-shot)
-    all_sets = [f"{s}_{l}_en" for s in ("dev", "test") for l in ("de", "es", "fr")] + ["train_de_en", "train_fr_en"]
+    # es is zero-shot for ST, but SAMU is distilled on every source language, so train_es_en is dumped too
+    all_sets = [f"{s}_{l}_en" for s in ("dev", "test", "train") for l in ("de", "es", "fr")]
     assert by_name["dump_audio"] == [["--data_dir", *(f"data/{s}" for s in all_sets),
                                       "--output_dir", *(f"dump/{s}" for s in all_sets),
                                       "--config", "conf/dump.yaml", "--nj", "3"]]
     # teacher embeddings for SAMU training/validation and the retrieval check (dev of the test languages)
     assert by_name["embed_teacher"] == [["--dump_dirs", "dump/dev_de_en", "dump/dev_es_en", "dump/dev_fr_en",
-                                         "dump/train_de_en", "dump/train_fr_en", "--teacher_model",
-                                         "sentence-transformers/LaBSE"]]
+                                         "dump/train_de_en", "dump/train_es_en", "dump/train_fr_en",
+                                         "--teacher_model", "sentence-transformers/LaBSE"]]
     assert by_name["tokenize_targets"] == [["--dump_dirs", "dump/dev_de_en", "dump/dev_fr_en", "dump/train_de_en",
                                             "dump/train_fr_en", "--decoder_model",
                                             "facebook/mbart-large-50-many-to-many-mmt"]]
-    assert by_name["combine_data"][:2] == [["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_en"],
-                                           ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
+    assert by_name["combine_data"] == [
+        ["--output_dir", "dump/train_fr.de.es", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
+        ["--output_dir", "dump/dev_fr.de.es", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"],
+        ["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_en"],
+        ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
     assert by_name["samu_train"] == [[
-        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
-        "dump/dev_fr.de", "--output_dir", "exp/samu_train_samu", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
+        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de.es", "--valid_dump",
+        "dump/dev_fr.de.es", "--output_dir", "exp/samu_train_samu", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--seed", "3"]]
     assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu", "--teacher_model",
                                      "sentence-transformers/LaBSE", "--dump_dirs", "dump/dev_fr_en",
@@ -310,6 +313,33 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_zero_shot_samu_defaults_to_every_source_language(recipe: str, tmp_path: Path,
+                                                          recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """SAMU-XLS-R is one encoder distilled on every prepared language: a zero-shot ST run (--train_langs fr)
+    still distils it on all of --src_langs, unless --samu_langs says otherwise."""
+    env, calls_file = recorded_calls
+    recipe_dir = recipe_copy(tmp_path, recipe)
+    target = ["--tgt_langs", "en"] if recipe == "europarl_st" else []
+    command = ["./run.sh", "--stage", "3", "--stop_stage", "3", "--src_langs", "fr de es", "--train_langs", "fr",
+               *target]
+    result = run(command, recipe_dir, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    assert [c[1:] for c in calls if c[0] == "combine_data"] == [
+        ["--output_dir", "dump/train_fr.de.es", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
+        ["--output_dir", "dump/dev_fr.de.es", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"]]
+    (samu_train,) = [c for c in calls if c[0] == "samu_train"]
+    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/train_fr.de.es"
+    calls_file.unlink()
+    result = run([*command, "--samu_langs", "fr de"], recipe_dir, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (samu_train,) = [c for c in calls_of(calls_file) if c[0] == "samu_train"]
+    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/train_fr.de"
+    help_text = run(["./run.sh", "--help"], recipe_dir).stdout
+    assert "--samu_langs" in help_text and "[--src_langs]" in help_text.split("--samu_langs", 1)[1].splitlines()[0]
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:

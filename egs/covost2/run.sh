@@ -63,7 +63,8 @@ Options [default]:
   --tgt_lang L               target language [${tgt_lang}]
   --train_langs \"L ...\"      ST training languages [--src_langs]; a subset of them = zero-shot scenario
   --test_langs \"L ...\"       languages decoded and scored [--src_langs]
-  --samu_langs \"L ...\"       SAMU training languages [--train_langs]
+  --samu_langs \"L ...\"       SAMU distillation languages [--src_langs]: one encoder distilled on
+                             every prepared language, also in a zero-shot run (--train_langs only limits ST)
   --train_tag T, --samu_tag T  ST / SAMU training data: dump/train_<T> + dump/dev_<T>, combined from the
                              sets of the languages [the languages joined with '.', e.g. fr.de]
   --dump_config F            stage 2 audio settings [${dump_config}]
@@ -101,7 +102,8 @@ Examples:
 
 train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
-samu_langs="${samu_langs:-${train_langs}}"
+# SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
+samu_langs="${samu_langs:-${src_langs}}"
 for lang in ${train_langs} ${test_langs} ${samu_langs}; do
     [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
 done

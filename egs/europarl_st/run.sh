@@ -63,7 +63,8 @@ Options [default]:
   --tgt_langs \"L ...\"        target languages [${tgt_langs}]
   --train_langs \"L ...\"      ST training source languages [--src_langs]; a subset = zero-shot scenario
   --test_langs \"L ...\"       source languages decoded and scored [--src_langs]
-  --samu_langs \"L ...\"       SAMU training source languages [--train_langs]
+  --samu_langs \"L ...\"       SAMU distillation source languages [--src_langs]: one encoder distilled on
+                             every prepared language, also in a zero-shot run (--train_langs only limits ST)
   --train_tag T, --samu_tag T  ST / SAMU training data: dump/train_<T> + dump/dev_<T>, combined from the
                              sets of the languages [ST: sources-targets joined with '.', e.g. fr.de-en.es;
                              SAMU: sources, e.g. fr.de, one set each, into the first other target]
@@ -101,7 +102,8 @@ Examples:
 
 train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
-samu_langs="${samu_langs:-${train_langs}}"
+# SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
+samu_langs="${samu_langs:-${src_langs}}"
 for lang in ${train_langs} ${test_langs} ${samu_langs}; do
     [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
 done
