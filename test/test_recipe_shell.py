@@ -306,7 +306,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
     assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
-                                 "--seen_langs", "fr de"]]
+                                 "--corpus", "covost2", "--seen_langs", "fr de"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
     assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter/train.log").read_text()
@@ -377,6 +377,13 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
     dumps = st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")]
     assert dumps == ["dump/test_fr_en", "dump/test_de_en", "dump/test_de_fr"]
     assert st_inference[st_inference.index("--ngpu") + 1] == "1"
+    calls_file.unlink()
+
+    # scoring groups Europarl-ST by language, not by CoVoST-2's resource groups
+    result = run(["./run.sh", "--stage", "6", "--src_langs", "fr de", "--tgt_langs", "en fr"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (score_call,) = [c[1:] for c in calls_of(calls_file) if c[0] == "score"]
+    assert score_call[score_call.index("--corpus") + 1] == "europarl_st"
 
 
 def test_stage_0_1_covost2_fixture(tmp_path: Path, covost2_corpus: Covost2Corpus) -> None:

@@ -98,6 +98,8 @@ def test_group_and_seen_averages(tmp_path: Path) -> None:
     assert averages["avg high"]["TER"] == pytest.approx(100 / 3)
     assert averages["avg high"]["n_utts"] == 9 and averages["avg high"]["n_directions"] == 3
     assert averages["avg all"]["n_utts"] == 15
+    # TRFGap by hand: avg high (100 + 0 + 100) / 3 minus avg mid 100 and minus avg low 0
+    assert tag["trfgap"] == pytest.approx({"high-mid": 200 / 3 - 100, "high-low": 200 / 3})
 
     all_seen = score_experiment(_experiment(tmp_path / "exp"))["tags"]["decode_test"]
     assert all(d["seen"] for d in all_seen["directions"].values())
@@ -117,10 +119,12 @@ def test_cli_writes_results_md_and_json(tmp_path: Path, capsys: pytest.CaptureFi
             for line in markdown.splitlines() if line.startswith("| ")}
     assert rows["fr-en"] == ["high", "seen", "3", "100.0", "100.0", "0.0"]
     assert rows["et-en"][:4] == ["low", "zero-shot", "3", "0.0"]
-    assert rows["en-zh"][:5] == ["low", "zero-shot", "3", "100.0", "100.0"]
+    assert rows["en-zh"][:4] == ["zero-shot", "3", "100.0", "100.0"]  # CoVoST's groups are X->En only
     assert rows["**avg all**"][2:4] == ["15", "60.0"]
     assert rows["**avg zero-shot**"][3] == "66.7"
     assert "plain, unweighted means" in markdown
+    assert "TRFGap (cross-lingual transfer gap, arXiv 2306.00789 v3" in markdown
+    assert "high-mid: -33.3, high-low: 66.7." in markdown
     assert "- BLEU (en-zh): `nrefs:1|case:mixed|eff:no|tok:char|" in markdown
 
     results = json.loads((exp / "results.json").read_text(encoding="utf-8"))
@@ -128,6 +132,30 @@ def test_cli_writes_results_md_and_json(tmp_path: Path, capsys: pytest.CaptureFi
     assert set(results["tags"]) == {"decode_dev", "decode_test"}
     assert results["tags"]["decode_test"]["averages"]["avg all"]["BLEU"] == pytest.approx(60)
     assert results["tags"]["decode_dev"]["directions"]["en-zh"]["BLEU"] == pytest.approx(100)
+
+
+def test_europarl_st_groups_by_language_not_by_covost_resource(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    exp = tmp_path / "exp" / "st_ep"
+    dirs = [make_decode_dir(exp / "decode_test" / "test_fr_en", "fr", "en", REFS["en"]),
+            make_decode_dir(exp / "decode_test" / "test_fr_de", "fr", "de", WRONG, REFS["en"]),
+            make_decode_dir(exp / "decode_test" / "test_en_fr", "en", "fr", REFS["en"], REFS["en"])]
+    score.main(["--exp_dir", str(exp), "--decode_dirs", *map(str, dirs), "--seen_langs", "fr",
+                "--corpus", "europarl_st"])
+    markdown = (exp / "RESULTS.md").read_text(encoding="utf-8")
+    capsys.readouterr()
+    table = [[c.strip() for c in line.split("|")[1:-1]] for line in markdown.splitlines() if line.startswith("| ")]
+    assert table[0][:3] == ["direction", "seen/zero-shot", "#utts"]  # no group column
+    rows = {row[0]: row[1:] for row in table[1:]}
+    assert rows["fr-de"][:3] == ["seen", "3", "0.0"]
+    bleu = {label: row[2] for label, row in rows.items() if label.startswith("**")}
+    assert bleu == {"**avg seen**": "50.0", "**avg zero-shot**": "100.0", "**avg from en**": "100.0",
+                    "**avg from fr**": "50.0", "**avg into de**": "0.0", "**avg into en**": "100.0",
+                    "**avg into fr**": "100.0", "**avg all**": "66.7"}
+    assert not any(word in markdown for word in ("avg high", "avg mid", "avg low", "TRFGap", "| high"))
+    results = json.loads((exp / "results.json").read_text(encoding="utf-8"))
+    assert results["corpus"] == "europarl_st"
+    assert {row["group"] for row in results["tags"]["decode_test"]["directions"].values()} == {None}
 
 
 def test_paired_bootstrap_against_baseline(tmp_path: Path) -> None:
@@ -187,6 +215,8 @@ def test_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert rows["fr-en"] == ["high", "100.0", "0.0"]
     assert rows["it-en"] == ["mid", "100.0", "-"]
     assert rows["**avg all**"] == ["", "100.0", "0.0"]
+    assert rows["**TRFGap high-mid**"] == ["", "0.0", "-"]  # st_xlsr has no mid direction
+    assert "TRFGap (cross-lingual transfer gap" in markdown
 
     score.main(["--side_by_side", str(samu), str(xlsr), "--metrics", "BLEU", "chrF++"])
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
@@ -194,6 +224,7 @@ def test_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert rows["direction"] == ["group", "st_samu BLEU", "st_samu chrF++", "st_xlsr BLEU", "st_xlsr chrF++"]
     assert rows["fr-en"][:4] == ["high", "100.0", "100.0", "0.0"] and float(rows["fr-en"][4]) < 100
     assert rows["it-en"] == ["mid", "100.0", "100.0", "-", "-"]
+    assert rows["**TRFGap high-mid**"] == ["", "0.0", "", "-", ""]
 
     with pytest.raises(FileNotFoundError, match="results.json"):
         score.main(["--side_by_side", str(samu), str(tmp_path / "nothing")])

@@ -42,6 +42,7 @@ inference_nj=""          # decoding processes per test set (default: --nj)
 gpu_inference=false      # decode on --ngpu GPUs
 inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: decode config name without "decode_")
 seen_langs=""            # source languages seen in ST training (scoring tells seen and unseen apart)
+corpus=covost2           # how scoring groups the directions: covost2 (resource groups), europarl_st, none
 baseline_exp=""          # an experiment dir to compare with in RESULTS.md
 help_message="Usage: $(basename "$0") [options]   (run from a recipe folder; run.sh calls it)
 Stages:
@@ -54,7 +55,7 @@ Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --
   --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
   --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
   --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
-  --inference_tag --seen_langs --baseline_exp"
+  --inference_tag --seen_langs --corpus --baseline_exp"
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
 [ $# -eq 0 ] || die "unexpected argument '$1' (see --help)"
 [ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
@@ -151,7 +152,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring into ${st_exp}/RESULTS.md"
-    score_args=()
+    score_args=(--corpus "${corpus}")
     [ -z "${seen_langs}" ] || score_args+=(--seen_langs "${seen_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \

@@ -159,7 +159,7 @@ if [ "${stop_stage}" -ge 2 ]; then
         --train_sets "$(sets train ${train_langs})" --valid_sets "$(sets dev ${train_langs})" \
         --samu_train_sets "$(samu_sets train ${samu_langs})" --samu_valid_sets "$(samu_sets dev ${samu_langs})" \
         --samu_eval_sets "$(samu_sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \
-        --train_tag "${train_tag}" --samu_tag "${samu_tag}" --seen_langs "${train_langs}" \
+        --train_tag "${train_tag}" --samu_tag "${samu_tag}" --seen_langs "${train_langs}" --corpus europarl_st \
         --dump_config "${dump_config}" --samu_config "${samu_config}" --st_config "${st_config}" \
         --decode_config "${decode_config}" --encoder_model "${encoder_model}" \
         --teacher_model "${teacher_model}" --decoder_model "${decoder_model}" \

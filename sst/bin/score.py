@@ -1,7 +1,7 @@
 """Stage 6: score decode dirs with sacreBLEU and write RESULTS.md + results.json into the experiment dir.
 
     python -m sst.bin.score --exp_dir exp/st_x --decode_dirs exp/st_x/decode_test/test_fr_en ... \
-        [--seen_langs "fr de es ca"] [--baseline_exp_dir exp/st_baseline] [--bootstrap_samples 1000]
+        [--seen_langs "fr de es ca"] [--corpus covost2] [--baseline_exp_dir exp/st_baseline] [--bootstrap_samples 1000]
     python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE] [--metrics BLEU chrF++]
 
 The first form prints the Markdown tables and writes ``<exp_dir>/RESULTS.md`` and ``<exp_dir>/results.json``;
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sacrebleu
 
-from sst.eval.scoring import results_markdown, score_experiment, side_by_side_markdown
+from sst.eval.scoring import CORPUS_GROUPS, results_markdown, score_experiment, side_by_side_markdown
 
 
 def _split_langs(values: list[str] | None) -> list[str] | None:
@@ -60,6 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decode_dirs", type=Path, nargs="+", help="decode dirs (hyp, ref, utt2lang, utt2tgt_lang)")
     parser.add_argument("--seen_langs", nargs="+", default=None,
                         help='source languages seen in training, e.g. "fr de es ca" (default: all seen)')
+    parser.add_argument("--corpus", choices=list(CORPUS_GROUPS), default="covost2",
+                        help="how the averages group the directions: covost2 = the paper's high / mid / low "
+                             "resource groups of X->En (and TRFGap); europarl_st = per source and per target "
+                             "language; none = seen / zero-shot and all only [covost2]")
     parser.add_argument("--baseline_exp_dir", type=Path, default=None,
                         help="experiment with the same decode dirs, compared by paired bootstrap on BLEU")
     parser.add_argument("--bootstrap_samples", type=int, default=1000, help="paired bootstrap resamples")
@@ -81,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
 
     command = "python -m sst.bin.score " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = score_experiment(args.decode_dirs, seen_langs=_split_langs(args.seen_langs),
-                               baseline_exp_dir=args.baseline_exp_dir, bootstrap_samples=args.bootstrap_samples)
+                               baseline_exp_dir=args.baseline_exp_dir, bootstrap_samples=args.bootstrap_samples,
+                               corpus=args.corpus)
     markdown = results_markdown(results, command)
     info = {"exp_dir": str(args.exp_dir), "command": command,
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -6,9 +6,11 @@ one tag are pooled per direction (``<src>-<tgt>``) and scored as one corpus.
 
 Metrics: BLEU (cased, tokenizer 13a, or ``char`` for zh/ja targets), chrF++ (chrF with word bigrams),
 TER (sacreBLEU defaults; for zh/ja targets ``normalized`` + ``asian_support`` so CJK text is split into
-characters). Averages over resource groups, seen / zero-shot directions and all directions are plain,
-unweighted means of the per-direction scores. The comparison with a baseline experiment is
-sacreBLEU's paired bootstrap test on BLEU (seed from ``SACREBLEU_SEED``, 12345 by default).
+characters). Averages are plain, unweighted means of the per-direction scores over the groups of the
+corpus (``CORPUS_GROUPS``): CoVoST-2's X->En resource groups (high / mid / low), Europarl-ST's source and
+target languages, and for every corpus the seen / zero-shot directions and all directions. CoVoST-2 also
+gets the paper's cross-lingual transfer gap (``transfer_gaps``). The comparison with a baseline experiment
+is sacreBLEU's paired bootstrap test on BLEU (seed from ``SACREBLEU_SEED``, 12345 by default).
 """
 from __future__ import annotations
 
@@ -28,10 +30,16 @@ from sst.eval.results_md import environment_lines, markdown_table
 DECODE_FILES = ("hyp", "ref", "utt2lang", "utt2tgt_lang")
 METRICS = ("BLEU", "chrF++", "TER")
 GROUPS = ("high", "mid", "low")
-AVERAGE_LABELS = (*(f"avg {group}" for group in GROUPS), "avg seen", "avg zero-shot", "avg all")
+# How each corpus groups its directions in the averages: CoVoST-2 by the paper's resource groups of the
+# X->En source languages; Europarl-ST (many-to-many, all high-resource) by source and by target language.
+CORPUS_GROUPS = {"covost2": "resource", "europarl_st": "language", "none": None}
+# TRFGap (arXiv 2306.00789 v3): the BLEU of the high-resource group minus that of a lower one.
+TRANSFER_GAPS = (("high", "mid"), ("high", "low"))
 SIGNIFICANCE_LEVEL = 0.05
 AVERAGES_NOTE = ("Averages (avg rows) are plain, unweighted means of the per-direction scores; "
                  "their #utts is the sum over the directions averaged.")
+TRANSFER_GAP_NOTE = ("TRFGap (cross-lingual transfer gap, arXiv 2306.00789 v3; lower is better): avg high BLEU "
+                     "minus avg mid / avg low BLEU;")
 
 
 @dataclass
@@ -156,13 +164,26 @@ def _average(rows: Sequence[dict], key: str) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def average_rows(directions: Mapping[str, dict], has_seen_split: bool) -> dict[str, dict]:
-    """Plain means of the per-direction scores over resource groups, seen / zero-shot, and all."""
-    selections = {f"avg {group}": [d for d in directions.values() if d["group"] == group] for group in GROUPS}
+def direction_group(corpus: str, src: str, tgt: str) -> str | None:
+    """The resource group of a CoVoST-2 X->En direction ("high", "mid", "low"); None elsewhere."""
+    if CORPUS_GROUPS[corpus] == "resource" and tgt == "en":
+        return resource_group(src)
+    return None
+
+
+def average_rows(directions: Mapping[str, dict], has_seen_split: bool, corpus: str = "covost2") -> dict[str, dict]:
+    """Plain means of the per-direction scores over the corpus's groups, seen / zero-shot, and all."""
+    rows = list(directions.values())
+    selections = {f"avg {group}": [d for d in rows if d.get("group") == group] for group in GROUPS}
     if has_seen_split:
-        selections["avg seen"] = [d for d in directions.values() if d["seen"]]
-        selections["avg zero-shot"] = [d for d in directions.values() if not d["seen"]]
-    selections["avg all"] = list(directions.values())
+        selections["avg seen"] = [d for d in rows if d["seen"]]
+        selections["avg zero-shot"] = [d for d in rows if not d["seen"]]
+    if CORPUS_GROUPS[corpus] == "language":
+        selections.update({f"avg from {src}": [d for d in rows if d["src"] == src]
+                           for src in sorted({d["src"] for d in rows})})
+        selections.update({f"avg into {tgt}": [d for d in rows if d["tgt"] == tgt]
+                           for tgt in sorted({d["tgt"] for d in rows})})
+    selections["avg all"] = rows
     averages = {}
     for label, rows in selections.items():
         if not rows:
@@ -175,20 +196,46 @@ def average_rows(directions: Mapping[str, dict], has_seen_split: bool) -> dict[s
     return averages
 
 
-def _direction_order(item: tuple[str, dict]) -> tuple:
-    name, row = item
-    return GROUPS.index(row["group"]), name
+def transfer_gaps(averages: Mapping[str, dict]) -> dict[str, float]:
+    """TRFGap, the cross-lingual transfer gap of arXiv 2306.00789 (v3): the average BLEU of the
+    high-resource directions minus that of the mid- and of the low-resource ones ("high-mid",
+    "high-low"), where both groups were scored; smaller is better transfer."""
+    gaps = {}
+    for high, low in TRANSFER_GAPS:
+        if f"avg {high}" in averages and f"avg {low}" in averages:
+            gaps[f"{high}-{low}"] = averages[f"avg {high}"]["BLEU"] - averages[f"avg {low}"]["BLEU"]
+    return gaps
+
+
+def _direction_key(name: str, group: str | None) -> tuple:
+    """Directions by resource group (CoVoST-2 X->En), then by name."""
+    return (GROUPS.index(group) if group else len(GROUPS)), name
+
+
+def _average_key(label: str) -> tuple:
+    """avg high / mid / low, seen, zero-shot, from <src>..., into <tgt>..., all."""
+    fixed = (*(f"avg {group}" for group in GROUPS), "avg seen", "avg zero-shot")
+    if label in fixed:
+        return fixed.index(label), ""
+    for rank, prefix in enumerate(("avg from ", "avg into "), len(fixed)):
+        if label.startswith(prefix):
+            return rank, label
+    return len(fixed) + 2, label
 
 
 def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | None = None,
-                     baseline_exp_dir: Path | None = None, bootstrap_samples: int = 1000) -> dict:
+                     baseline_exp_dir: Path | None = None, bootstrap_samples: int = 1000,
+                     corpus: str = "covost2") -> dict:
     """Score the decode dirs of one experiment; returns the results.json content (without header info).
 
     ``seen_langs``: source languages seen in training (None: every direction counts as seen). With
     ``baseline_exp_dir``, the same ``<tag>/<set>`` decode dirs under it are compared by paired bootstrap.
+    ``corpus`` (a key of ``CORPUS_GROUPS``) chooses how the directions are grouped in the averages.
     """
     if bootstrap_samples < 1:
         raise ValueError(f"bootstrap_samples must be positive, got {bootstrap_samples}")
+    if corpus not in CORPUS_GROUPS:
+        raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(CORPUS_GROUPS)}")
     seen = None if seen_langs is None else {normalize(lang) for lang in seen_langs}
     own = [read_decode_dir(path) for path in decode_dirs]
     tags = collect_directions(own)
@@ -197,7 +244,7 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
         for ddir in own:
             baseline = _read_baseline(ddir, Path(baseline_exp_dir))
             baseline_hyps.update({(ddir.tag, utt): hyp for utt, hyp in baseline.hyp.items()})
-    results: dict = {"seen_langs": None if seen is None else sorted(seen),
+    results: dict = {"corpus": corpus, "seen_langs": None if seen is None else sorted(seen),
                      "baseline_exp_dir": None if baseline_exp_dir is None else str(baseline_exp_dir),
                      "bootstrap_samples": bootstrap_samples if baseline_exp_dir is not None else None,
                      "tags": {}}
@@ -206,8 +253,8 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
         for name, direction in directions.items():
             logging.info("scoring %s %s (%d utterances)", tag, name, len(direction.utts))
             scores = score_corpus(direction.hyps, direction.refs, direction.tgt)
-            row = {"src": direction.src, "tgt": direction.tgt, "group": resource_group(direction.src),
-                   "seen": seen is None or direction.src in seen, "n_utts": len(direction.utts),
+            row = {"src": direction.src, "tgt": direction.tgt,
+                   "group": direction_group(corpus, direction.src, direction.tgt), "seen": seen is None or direction.src in seen, "n_utts": len(direction.utts),
                    **{metric: scores[metric] for metric in METRICS},
                    "signatures": scores["signatures"], "decode_dirs": direction.decode_dirs}
             if baseline_exp_dir is not None:
@@ -217,8 +264,9 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
                                                    [baseline_hyps[tag, utt] for utt in direction.utts],
                                                    direction.refs, direction.tgt, bootstrap_samples)
             rows[name] = row
-        rows = dict(sorted(rows.items(), key=_direction_order))
-        results["tags"][tag] = {"directions": rows, "averages": average_rows(rows, seen is not None)}
+        rows = dict(sorted(rows.items(), key=lambda item: _direction_key(item[0], item[1]["group"])))
+        averages = average_rows(rows, seen is not None, corpus)
+        results["tags"][tag] = {"directions": rows, "averages": averages, "trfgap": transfer_gaps(averages)}
     return results
 
 
@@ -246,25 +294,31 @@ def tag_markdown(tag: str, tag_results: dict) -> str:
     """One decode tag: the table (directions, then avg rows), the footnote and the signatures."""
     directions, averages = tag_results["directions"], tag_results["averages"]
     with_baseline = any("baseline" in row for row in directions.values())
-    header = ["direction", "group", "seen/zero-shot", "#utts", *METRICS]
+    with_groups = any(row.get("group") for row in directions.values())
+    header = ["direction", *(["group"] if with_groups else []), "seen/zero-shot", "#utts", *METRICS]
     if with_baseline:
         header += ["baseline BLEU", "p-value", f"sig. (p<{SIGNIFICANCE_LEVEL})"]
     rows = []
     for name, row in directions.items():
-        cells = [name, row["group"], "seen" if row["seen"] else "zero-shot", str(row["n_utts"]),
-                 *(_fmt(row[metric]) for metric in METRICS)]
+        cells = [name, *([row.get("group") or ""] if with_groups else []), "seen" if row["seen"] else "zero-shot",
+                 str(row["n_utts"]), *(_fmt(row[metric]) for metric in METRICS)]
         if with_baseline:
             base = row.get("baseline")
             cells += ["-", "-", "-"] if base is None else [
                 _fmt(base["baseline_BLEU"]), _fmt(base["p_value"], 4), "yes" if base["significant"] else "no"]
         rows.append(cells)
     for label, avg in averages.items():
-        cells = [f"**{label}**", "", "", str(avg["n_utts"]), *(_fmt(avg[metric]) for metric in METRICS)]
+        cells = [f"**{label}**", *([""] if with_groups else []), "", str(avg["n_utts"]),
+                 *(_fmt(avg[metric]) for metric in METRICS)]
         if with_baseline:
             cells += [_fmt(avg.get("baseline_BLEU")), "", ""]
         rows.append(cells)
-    align = ["left", "left", "left"] + ["right"] * (len(header) - 3)
+    text_columns = 3 if with_groups else 2
+    align = ["left"] * text_columns + ["right"] * (len(header) - text_columns)
     lines = [f"## {tag}", "", markdown_table(header, rows, align), "", AVERAGES_NOTE]
+    gaps = tag_results.get("trfgap")
+    if gaps:
+        lines.append(f"{TRANSFER_GAP_NOTE} " + ", ".join(f"{name}: {gap:.1f}" for name, gap in gaps.items()) + ".")
     if with_baseline:
         lines.append("Baseline: paired bootstrap resampling test of BLEU (sacreBLEU), two-sided; "
                      "p-value of the difference between this experiment and the baseline.")
@@ -305,27 +359,40 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
     tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
     sections = [f"# {' / '.join(metrics)} side by side", ""]
+    with_gaps = False
     for tag in tags:
-        groups: dict[str, str] = {}
+        groups: dict[str, str | None] = {}
         labels: list[str] = []
+        gap_names: list[str] = []
         for results in experiments.values():
             tag_results = results["tags"].get(tag, {"directions": {}, "averages": {}})
             for name, row in tag_results["directions"].items():
-                groups.setdefault(name, row["group"])
+                groups.setdefault(name, row.get("group"))
             labels += [label for label in tag_results["averages"] if label not in labels]
-        directions = sorted(groups, key=lambda name: (GROUPS.index(groups[name]), name))
-        labels.sort(key=AVERAGE_LABELS.index)
+            gap_names += [name for name in tag_results.get("trfgap", {}) if name not in gap_names]
+        with_groups = any(groups.values())
+        directions = sorted(groups, key=lambda name: _direction_key(name, groups[name]))
+        labels.sort(key=_average_key)
         rows = []
         for kind, names, display in (("directions", directions, lambda name: name),
                                      ("averages", labels, lambda label: f"**{label}**")):
             for name in names:
-                rows.append([display(name), groups.get(name, "")] + [
+                rows.append([display(name), *([groups.get(name) or ""] if with_groups else [])] + [
                     _fmt(results["tags"].get(tag, {}).get(kind, {}).get(name, {}).get(metric))
                     for results in experiments.values() for metric in metrics])
+        for name in gap_names:  # TRFGap is a BLEU difference: it goes in the BLEU columns
+            rows.append([f"**TRFGap {name}**", *([""] if with_groups else [])] + [
+                _fmt(results["tags"].get(tag, {}).get("trfgap", {}).get(name)) if metric == "BLEU" else ""
+                for results in experiments.values() for metric in metrics])
+        with_gaps = with_gaps or bool(gap_names)
         columns = [name if len(metrics) == 1 else f"{name} {metric}" for name in experiments for metric in metrics]
-        header = ["direction", "group", *columns]
-        sections += [f"## {tag}", "", markdown_table(header, rows, ["left", "left"] + ["right"] * len(columns)), ""]
+        header = ["direction", *(["group"] if with_groups else []), *columns]
+        text_columns = 2 if with_groups else 1
+        sections += [f"## {tag}", "", markdown_table(header, rows, ["left"] * text_columns + ["right"] * len(columns)),
+                     ""]
     sections.append(f"{' / '.join(metrics)} per direction; '-' where an experiment has no score. Averages (avg "
                     "rows) are plain, unweighted means of the per-direction scores of each experiment; each "
                     "experiment's seen/zero-shot split is its own (its --seen_langs).")
+    if with_gaps:
+        sections.append(f"{TRANSFER_GAP_NOTE} read it against the paper's.")
     return "\n".join(sections) + "\n"
