@@ -119,3 +119,34 @@ def test_malformed_row_names_file_and_line(covost2_corpus: Covost2Corpus, tmp_pa
     write_tsv(covost_dir / "covost_v2.fr_en.tsv", ("path", "sentence"), [("x.mp3", "a")])
     with pytest.raises(ValueError, match=r"covost_v2\.fr_en\.tsv:1: header lacks column\(s\) translation"):
         prepare(covost2_corpus, tmp_path / "data", "--src_lang", "fr", "--tgt_lang", "en", covost_dir=covost_dir)
+
+
+# validated.tsv of a recent Common Voice release (cv-corpus-17.0 and later)
+NEW_CV_COLUMNS = ("client_id", "path", "sentence_id", "sentence", "sentence_domain", "up_votes", "down_votes",
+                  "age", "gender", "accents", "variant", "locale", "segment")
+
+
+def test_later_common_voice_release(covost2_corpus: Covost2Corpus, tmp_path: Path) -> None:
+    """A later release: validated.tsv in the new schema (extra columns, a sentence another writer did not
+    escape) and one CoVoST clip the release lacks, which is skipped and counted."""
+    release = tmp_path / "cv-corpus-17.0-2024-03-15"
+    shutil.copytree(covost2_corpus.commonvoice_dir / "fr", release / "fr")
+    old = list(covost2.read_tsv(release / "fr" / "validated.tsv", ("path",)))
+    lacking = "common_voice_fr_100003.mp3"  # a train_covost row that stage 1 keeps from the v4 tree
+    rows = [(row["client_id"], row["path"], f"{index:064x}", row["sentence"] + ' ends in \\', "", "2", "0", "", "",
+             "", "", "fr", "") for index, (_, row) in enumerate(old) if row["path"] != lacking]
+    (release / "fr" / "clips" / lacking).unlink()
+    with open(release / "fr" / "validated.tsv", "w", encoding="utf-8") as f:  # no escaping at all
+        f.write("\t".join(NEW_CV_COLUMNS) + "\n" + "".join("\t".join(row) + "\n" for row in rows))
+    out = tmp_path / "data"
+    prepare_covost2.main(["--covost_dir", str(covost2_corpus.covost_dir), "--commonvoice_dir", str(release),
+                          "--src_lang", "fr", "--tgt_lang", "en", "--output_dir", str(out)])
+    for name in ("train_fr_en", "dev_fr_en", "test_fr_en"):
+        expected = covost2_corpus.expected[name]
+        kept = {utt for utt in expected.stage1 if lacking[:-4] not in utt}
+        assert sorted(read_kv(out / name / "text.en")) == sorted(kept), name
+        skipped = dict(expected.stage1_skipped)
+        if len(kept) < len(expected.stage1):
+            skipped[covost2.NOT_IN_RELEASE] = 1
+        assert read_report(out / name / "skip_report.txt") == {"kept": len(kept), "skipped": sum(skipped.values()),
+                                                               **skipped}, name

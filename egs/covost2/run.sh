@@ -87,7 +87,7 @@ Options [default]:
   --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_]
   --baseline_exp D           experiment dir RESULTS.md compares with
   --covost2 D                CoVoST-2 TSVs (db.sh COVOST2) [${covost2}]
-  --commonvoice D            Common Voice 4 (db.sh COMMONVOICE) [${commonvoice}]
+  --commonvoice D            Common Voice 4 or any later release (db.sh COMMONVOICE) [${commonvoice}]
   --config F                 read options from F (lines '--opt value')
 
 Examples:
@@ -118,7 +118,7 @@ samu_tag="${samu_tag:-$(lang_tag ${samu_langs})${suffix}}"
 sets() { local split="$1" src; shift; for src in "$@"; do printf '%s ' "${split}_${src}_${tgt_lang}"; done; }
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
-    log "Stage 0: CoVoST-2 TSVs into ${covost2}, Common Voice 4 check in ${commonvoice}"
+    log "Stage 0: CoVoST-2 TSVs into ${covost2}, Common Voice (release 4 or later) check in ${commonvoice}"
     python -m sst.bin.download_corpus --corpus covost2 --output_dir downloads \
         --src_langs "${src_langs}" --tgt_langs "${tgt_lang}" --covost_dir "${covost2}" --commonvoice_dir "${commonvoice}"
 fi

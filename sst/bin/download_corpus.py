@@ -4,8 +4,9 @@
     python -m sst.bin.download_corpus --corpus europarl_st --output_dir downloads
 
 CoVoST-2: the translation TSVs ``covost_v2.<src>_<tgt>.tsv`` come from dl.fbaipublicfiles.com; the audio is
-Common Voice Corpus 4, which always needs a manual download (its terms are accepted on the Common Voice
-site). Europarl-ST v1.1 is one public archive. What is already in place is never downloaded again. The
+Common Voice, which always needs a manual download (its terms are accepted on the Common Voice site).
+CoVoST-2 was built on Common Voice Corpus 4, which is hard to get today; any later release works too (it
+holds the same clips; the few it lacks are skipped and counted in stage 1). Europarl-ST v1.1 is one public archive. What is already in place is never downloaded again. The
 exit status is 0 when everything is in place and 1 when something must still be done by hand (the steps
 are printed).
 """
@@ -25,7 +26,7 @@ from sst.data import covost2, europarl_st, langs
 
 COVOST_URL = "https://dl.fbaipublicfiles.com/covost/covost_v2.{src}_{tgt}.tsv.tar.gz"
 EUROPARL_ST_URL = "https://www.mllp.upv.es/europarl-st/v1.1.tar.gz"
-COMMONVOICE_VERSION = "Common Voice Corpus 4 (cv-corpus-4-2019-12-10)"
+COMMONVOICE_VERSION = "Common Voice Corpus 4 (cv-corpus-4-2019-12-10) or any later release"
 COMMONVOICE_SITE = "https://commonvoice.mozilla.org/en/datasets"
 
 
@@ -96,10 +97,11 @@ def covost2_steps(covost_dir: Path, commonvoice_dir: Path, src_langs: list[str],
             missing.append(src)
     if missing:
         root = commonvoice_dir.resolve()
-        steps.append(f"{COMMONVOICE_VERSION}, language(s) {' '.join(missing)}: CoVoST-2 is built on this "
-                     f"release, which must be downloaded by hand.\n"
-                     f"  Get it from {COMMONVOICE_SITE} (choose \"Common Voice Corpus 4\", accept the terms; "
-                     f"one archive per language)\n"
+        steps.append(f"{COMMONVOICE_VERSION}, language(s) {' '.join(missing)}: CoVoST-2 is built on "
+                     f"Common Voice 4, which must be downloaded by hand.\n"
+                     f"  Get it from {COMMONVOICE_SITE} (\"Common Voice Corpus 4\" if it is still offered, "
+                     f"else any later release, e.g. the newest: it holds the same clips and stage 1 skips and "
+                     f"counts the few it lacks; accept the terms; one archive per language)\n"
                      f"  and extract each language so that these exist:\n"
                      + "".join(f"    {root / lang / 'validated.tsv'}\n    {root / lang / 'clips'}/  (the mp3 clips)\n"
                                for lang in missing)

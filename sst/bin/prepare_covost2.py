@@ -1,4 +1,4 @@
-"""Stage 1: CoVoST-2 (on Common Voice v4) to Kaldi-style data dirs ``<output_dir>/<split>_<src>_<tgt>``.
+"""Stage 1: CoVoST-2 (on Common Voice 4 or any later release) to Kaldi-style data dirs ``<output_dir>/<split>_<src>_<tgt>``.
 
     python -m sst.bin.prepare_covost2 --covost_dir $COVOST2 --commonvoice_dir $COMMONVOICE \\
         --src_lang fr --tgt_lang en --output_dir data [--splits train dev test]
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--covost_dir", type=Path, required=True, help="folder with covost_v2.<src>_<tgt>.tsv")
     parser.add_argument("--commonvoice_dir", type=Path, required=True,
-                        help="Common Voice v4 root: <lang>/validated.tsv and <lang>/clips/")
+                        help="a Common Voice release, 4 or later: <lang>/validated.tsv and <lang>/clips/")
     parser.add_argument("--src_lang", required=True, help="e.g. fr, zh (or CoVoST's zh-CN)")
     parser.add_argument("--tgt_lang", required=True, help="e.g. en")
     parser.add_argument("--output_dir", type=Path, required=True, help="data dirs go in <output_dir>/<split>_<src>_<tgt>")

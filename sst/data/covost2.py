@@ -1,8 +1,11 @@
-"""CoVoST-2 (on Common Voice v4) to Kaldi-style data dirs.
+"""CoVoST-2 (on Common Voice v4 or any later release) to Kaldi-style data dirs.
 
 Inputs: ``<covost_dir>/covost_v2.<src>_<tgt>.tsv`` (columns path, sentence, translation, client_id,
-split; CoVoST spelling of language codes, e.g. ``zh-CN``) and Common Voice v4
+split; CoVoST spelling of language codes, e.g. ``zh-CN``) and a Common Voice release's
 ``<commonvoice_dir>/<src>/validated.tsv`` with the clips in ``<commonvoice_dir>/<src>/clips/``.
+CoVoST-2 was built on Common Voice 4; later releases keep its clips under the same names, add columns
+to validated.tsv (``sentence_id``, ``variant``, ``locale``, ...; only ``path`` is read) and may lack a
+few clips (removed at their speakers' request): those rows are skipped and counted.
 Both TSVs are written by pandas with ``quoting=QUOTE_NONE, escapechar="\\"`` and are read the same way.
 """
 from __future__ import annotations
@@ -24,10 +27,13 @@ SPLIT_VALUES = {"train": ("train", "train_covost")}
 EMPTY_TRANSCRIPT = "empty transcript"
 EMPTY_TRANSLATION = "empty translation"
 NOT_VALIDATED = "not in validated.tsv"
+NOT_IN_RELEASE = "clip not in this Common Voice release"
 DUPLICATE = "duplicate utterance id"
 CLIP_MISSING = "clip missing"
 CLIP_ZERO_BYTE = "zero-byte clip"
 
+# How pandas writes the CoVoST and Common Voice TSVs.
+TSV_FORMAT = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
 csv.field_size_limit(1 << 24)
 
 
@@ -59,7 +65,7 @@ def read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[st
     wrong number of fields.
     """
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+        reader = csv.reader(f, **TSV_FORMAT)
         try:
             header = next(reader)
         except StopIteration:
@@ -90,8 +96,8 @@ def validated_path(commonvoice_dir: Path, src_lang: str) -> Path:
     """Common Voice's ``<lang>/validated.tsv``; FileNotFoundError if absent."""
     path = Path(commonvoice_dir) / langs.covost2_code(src_lang) / "validated.tsv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; --commonvoice_dir must hold the Common Voice v4 "
-                                f"release, one folder per language with validated.tsv and clips/")
+        raise FileNotFoundError(f"{path}: missing; --commonvoice_dir must hold a Common Voice release "
+                                f"(4 or later), one folder per language with validated.tsv and clips/")
     return path
 
 
@@ -101,8 +107,24 @@ def clip_name(path_field: str) -> str:
 
 
 def read_validated(path: Path) -> set[str]:
-    """The clip file names (``path`` column) of Common Voice's validated.tsv."""
-    return {clip_name(row["path"]) for _, row in read_tsv(path, ("path",))}
+    """The clip file names (``path`` column) of Common Voice's validated.tsv, of any release from 4 on.
+
+    Only ``path`` is read, so the columns later releases add, and free text in them that another
+    writer escaped differently, do not matter; ValueError naming the file and line if a row is too
+    short to hold a path.
+    """
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, **TSV_FORMAT)
+        header = next(reader, None)
+        if header is None or "path" not in header:
+            raise ValueError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
+        column = header.index("path")
+        names = set()
+        for row in reader:
+            if len(row) <= column or not row[column]:
+                raise ValueError(f"{path}:{reader.line_num}: no clip in column {column + 1} (path)")
+            names.add(clip_name(row[column]))
+    return names
 
 
 def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lang: str,
@@ -110,7 +132,8 @@ def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lan
     """Read one direction; returns, per split, the kept utterances and a report of the skipped rows.
 
     A row is skipped (and counted) when its transcript or translation is empty, its clip is not in
-    validated.tsv, its utterance id repeats, or its clip is missing or zero bytes.
+    validated.tsv (or not in the Common Voice release at all), its utterance id repeats, or its clip is
+    missing or zero bytes.
     """
     src, tgt = direction(src_lang, tgt_lang)
     short_src, short_tgt = langs.normalize(src), langs.normalize(tgt)
@@ -135,7 +158,7 @@ def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lan
         elif not translation:
             report.skip(EMPTY_TRANSLATION, utt_id)
         elif name not in validated:
-            report.skip(NOT_VALIDATED, utt_id)
+            report.skip(NOT_VALIDATED if clip.is_file() else NOT_IN_RELEASE, utt_id)
         elif utt_id in seen:
             report.skip(DUPLICATE, utt_id)
         elif not clip.is_file():
