@@ -18,6 +18,7 @@ import soundfile as sf
 
 from corpora import Covost2Corpus, EuroparlStCorpus
 from sst.bin import download_corpus
+from sst.data.langs import MBART50_CODES
 from sst.data.datadir import read_kv, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -218,7 +219,7 @@ def test_run_help_prints_stages_and_options(recipe: str) -> None:
                    "--decoder_model", "--samu_exp", "--st_exp", "--st_encoder", "--samu_args", "--st_args",
                    "--inference_args"):
         assert f"  {option} " in result.stdout or f"  {option}," in result.stdout or f", {option} " in result.stdout
-    assert ("--tgt_lang " if recipe == "covost2" else "--tgt_langs ") in result.stdout
+    assert "--tgt_langs " in result.stdout
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -231,7 +232,7 @@ def test_run_rejects_bad_options(recipe: str) -> None:
     assert "language de is not in --src_langs (fr)" in result.stderr
 
 
-ENTRY_POINTS = ("dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train", "samu_eval",
+ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train", "samu_eval",
                 "st_train", "st_inference", "score")
 
 
@@ -342,6 +343,41 @@ def test_zero_shot_samu_defaults_to_every_source_language(recipe: str, tmp_path:
     assert "--samu_langs" in help_text and "[--src_langs]" in help_text.split("--samu_langs", 1)[1].splitlines()[0]
 
 
+def test_covost2_one_to_many_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """En->X with two targets: one ST model trained on both directions, both decoded and scored; SAMU on the
+    English speech once."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "3", "--src_langs", "en", "--tgt_langs", "de ja"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    assert by_name["check_langs"] == [["--corpus", "covost2", "--src_langs", "en", "--tgt_langs", "de ja"]]
+    assert by_name["combine_data"] == [["--output_dir", "dump/train_en-de.ja", "dump/train_en_de"],
+                                       ["--output_dir", "dump/dev_en-de.ja", "dump/dev_en_de"],
+                                       ["--output_dir", "dump/train_en-de.ja", "dump/train_en_de", "dump/train_en_ja"],
+                                       ["--output_dir", "dump/dev_en-de.ja", "dump/dev_en_de", "dump/dev_en_ja"]]
+    assert len(by_name["st_train"]) == 1
+    (st_inference,) = by_name["st_inference"]
+    assert st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")] == [
+        "dump/test_en_de", "dump/test_en_ja"]
+    (score_call,) = by_name["score"]
+    decode = "exp/st_train_st_samu_adapter/decode_st"
+    assert score_call[score_call.index("--decode_dirs") + 1:][:2] == [f"{decode}/test_en_de", f"{decode}/test_en_ja"]
+
+
+@pytest.mark.parametrize("targets", ["ca", "de cy"])
+def test_covost2_targets_without_mbart_code_are_refused(targets: str) -> None:
+    result = run(["./run.sh", "--stage", "9", "--src_langs", "en", "--tgt_langs", targets], ROOT / "egs" / "covost2",
+                 dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 1 and result.stdout == ""
+    lacking = targets.split()[-1]
+    assert result.stderr == (f"ERROR: --tgt_langs: mBART-50 has no language code for {lacking}, so its decoder "
+                             f"cannot be forced to write it; leave {lacking} out of --tgt_langs (targets with a "
+                             f"code: {' '.join(sorted(MBART50_CODES))})\n")
+
+
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """Europarl-ST many-to-many: SAMU on one set per source language; the XLS-R baseline skips stage 3."""
     env, calls_file = recorded_calls
@@ -365,7 +401,7 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
     by_name: dict[str, list[list[str]]] = {}
     for call in calls_of(calls_file):
         by_name.setdefault(call[0], []).append(call[1:])
-    assert set(by_name) == {"combine_data", "st_train", "st_inference"}
+    assert set(by_name) == {"check_langs", "combine_data", "st_train", "st_inference"}
     assert by_name["combine_data"] == [
         ["--output_dir", "dump/train_fr.de-en.fr", "dump/train_fr_en", "dump/train_de_en", "dump/train_de_fr"],
         ["--output_dir", "dump/dev_fr.de-en.fr", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_de_fr"]]
@@ -408,7 +444,7 @@ def test_stages_1_2_on_fixture_corpora_then_rerun_skips(recipe: str, tmp_path: P
     of the same command redoes nothing."""
     copy = recipe_copy(tmp_path, recipe)
     if recipe == "covost2":
-        corpus, options = covost2_corpus, ["--src_langs", "fr de", "--tgt_lang", "en", "--covost2",
+        corpus, options = covost2_corpus, ["--src_langs", "fr de", "--tgt_langs", "en", "--covost2",
                                            str(covost2_corpus.covost_dir), "--commonvoice",
                                            str(covost2_corpus.commonvoice_dir)]
     else:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CoVoST-2 speech translation (X->En by default): SAMU-XLS-R encoder + mBART-50 decoder, frozen, with
+# CoVoST-2 speech translation (X->En by default, En->X one-to-many): SAMU-XLS-R encoder + mBART-50 decoder, frozen, with
 # adapters. Stages 0-1 (download, data dirs) are CoVoST-2's own; stages 2-6 are ../../tools/st.sh.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ stop_stage=6
 nj=4
 ngpu=1
 src_langs="fr de es ca it ru zh pt fa et mn nl tr ar sv lv sl ta ja id cy"
-tgt_lang=en
+tgt_langs=en
 train_langs=""
 test_langs=""
 samu_langs=""
@@ -52,7 +52,9 @@ Stages (--stage N --stop_stage M):
   4      adapter ST training                                                       exp/st_*/
   5      decoding (batched beam search)                                            exp/st_*/decode_*/
   6      scoring                                                                   exp/st_*/RESULTS.md
-Sets are <split>_<src>_<tgt> (train_fr_en, dev_fr_en, test_fr_en); language codes are two-letter (zh, sv).
+Directions: every <src>-><tgt> of --src_langs x --tgt_langs with src != tgt; CoVoST-2 has X->en (many-to-one)
+and en->X (one-to-many: --src_langs en --tgt_langs \"de ja zh ...\"), one model for all of them.
+Sets are <split>_<src>_<tgt> (train_fr_en, dev_fr_en, test_en_de); language codes are two-letter (zh, sv).
 
 Options [default]:
   --stage N, --stop_stage M  first and last stage to run [${stage}, ${stop_stage}]
@@ -60,7 +62,8 @@ Options [default]:
   --ngpu N                   GPUs for training (several: DDP on one node) [${ngpu}]
   --src_langs \"L ...\"        source languages prepared, dumped (and by default trained and tested)
                              [${src_langs}]
-  --tgt_lang L               target language [${tgt_lang}]
+  --tgt_langs \"L ...\"        target languages [${tgt_langs}]; ca and cy are refused: mBART-50 has no
+                             language code for them, so its decoder cannot be forced to write them
   --train_langs \"L ...\"      ST training languages [--src_langs]; a subset of them = zero-shot scenario
   --test_langs \"L ...\"       languages decoded and scored [--src_langs]
   --samu_langs \"L ...\"       SAMU distillation languages [--src_langs]: one encoder distilled on
@@ -92,6 +95,7 @@ Options [default]:
 
 Examples:
   ./run.sh --stage 0 --stop_stage 2 --src_langs \"fr de\" --nj 16
+  ./run.sh --src_langs en --tgt_langs \"de ja zh fa et mn tr ar sv lv sl ta id\"   # En->X, one model
   ./run.sh --stage 3 --stop_stage 4 --ngpu 4 --st_config conf/tuning/train_st_samu_adapter.yaml
   ./run.sh --train_langs \"fr de es ca\" --st_exp exp/st_zero_shot       # zero-shot: test on all src_langs
   ./run.sh --stage 4 --st_config conf/tuning/train_st_xlsr_adapter.yaml --st_encoder xlsr"
@@ -100,6 +104,7 @@ Examples:
 . ./path.sh
 . ./cmd.sh
 
+python -m sst.bin.check_langs --corpus covost2 --src_langs "${src_langs}" --tgt_langs "${tgt_langs}"
 train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
 # SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
@@ -107,27 +112,50 @@ samu_langs="${samu_langs:-${src_langs}}"
 for lang in ${train_langs} ${test_langs} ${samu_langs}; do
     [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
 done
-# The combined sets are named after the languages, e.g. dump/train_fr.de (dump/train_en-de for en->de).
+# The combined sets are named after the languages, e.g. dump/train_fr.de (dump/train_en-de.ja for en->de+ja).
 lang_tag() { echo "$*" | tr -s ' ' '.'; }
 suffix=""
-[ "${tgt_lang}" = en ] || suffix="-${tgt_lang}"
+[ "${tgt_langs}" = en ] || suffix="-$(lang_tag ${tgt_langs})"
 train_tag="${train_tag:-$(lang_tag ${train_langs})${suffix}}"
 samu_tag="${samu_tag:-$(lang_tag ${samu_langs})${suffix}}"
 
-# sets SPLIT LANG...: the set names of these source languages, e.g. "train_fr_en train_de_en".
-sets() { local split="$1" src; shift; for src in "$@"; do printf '%s ' "${split}_${src}_${tgt_lang}"; done; }
+# sets SPLIT LANG...: the set names of these source languages into every target language, e.g.
+# "train_fr_en train_de_en", or "train_en_de train_en_ja".
+sets() {
+    local split="$1" src tgt
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            [ "${src}" = "${tgt}" ] || printf '%s ' "${split}_${src}_${tgt}"
+        done
+    done
+}
+
+# samu_sets SPLIT LANG...: one set per source language, into the first other target language: SAMU
+# learns from the speech and its transcript, which every target language's set repeats.
+samu_sets() {
+    local split="$1" src tgt
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            if [ "${src}" != "${tgt}" ]; then printf '%s ' "${split}_${src}_${tgt}"; break; fi
+        done
+    done
+}
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: CoVoST-2 TSVs into ${covost2}, Common Voice (release 4 or later) check in ${commonvoice}"
     python -m sst.bin.download_corpus --corpus covost2 --output_dir downloads \
-        --src_langs "${src_langs}" --tgt_langs "${tgt_lang}" --covost_dir "${covost2}" --commonvoice_dir "${commonvoice}"
+        --src_langs "${src_langs}" --tgt_langs "${tgt_langs}" --covost_dir "${covost2}" --commonvoice_dir "${commonvoice}"
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-    log "Stage 1: data dirs data/{train,dev,test}_<src>_${tgt_lang}"
+    log "Stage 1: data dirs data/{train,dev,test}_<src>_<tgt>"
     for src in ${src_langs}; do
-        python -m sst.bin.prepare_covost2 --covost_dir "${covost2}" --commonvoice_dir "${commonvoice}" \
-            --src_lang "${src}" --tgt_lang "${tgt_lang}" --output_dir data
+        for tgt in ${tgt_langs}; do
+            [ "${src}" = "${tgt}" ] || python -m sst.bin.prepare_covost2 --covost_dir "${covost2}" \
+                --commonvoice_dir "${commonvoice}" --src_lang "${src}" --tgt_lang "${tgt}" --output_dir data
+        done
     done
     python -m sst.bin.validate_data_dir $(printf 'data/%s ' $(sets train ${src_langs}) $(sets dev ${src_langs}) \
         $(sets test ${src_langs}))
@@ -136,8 +164,8 @@ fi
 if [ "${stop_stage}" -ge 2 ]; then
     ../../tools/st.sh --stage "${stage}" --stop_stage "${stop_stage}" --nj "${nj}" --ngpu "${ngpu}" \
         --train_sets "$(sets train ${train_langs})" --valid_sets "$(sets dev ${train_langs})" \
-        --samu_train_sets "$(sets train ${samu_langs})" --samu_valid_sets "$(sets dev ${samu_langs})" \
-        --samu_eval_sets "$(sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \
+        --samu_train_sets "$(samu_sets train ${samu_langs})" --samu_valid_sets "$(samu_sets dev ${samu_langs})" \
+        --samu_eval_sets "$(samu_sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \
         --train_tag "${train_tag}" --samu_tag "${samu_tag}" --seen_langs "${train_langs}" \
         --dump_config "${dump_config}" --samu_config "${samu_config}" --st_config "${st_config}" \
         --decode_config "${decode_config}" --encoder_model "${encoder_model}" \

@@ -100,6 +100,7 @@ Examples:
 . ./path.sh
 . ./cmd.sh
 
+python -m sst.bin.check_langs --corpus europarl_st --src_langs "${src_langs}" --tgt_langs "${tgt_langs}"
 train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
 # SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.

@@ -1,6 +1,8 @@
 """Language codes: corpus codes, mBART-50 codes and the resource groups used in result tables."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # mBART-50's language codes, keyed by the two-letter code the corpora use.
 MBART50_CODES: dict[str, str] = {
     "ar": "ar_AR", "cs": "cs_CZ", "de": "de_DE", "en": "en_XX", "es": "es_XX", "et": "et_EE",
@@ -52,6 +54,21 @@ def mbart_code(lang: str) -> str:
         raise ValueError(f"language {lang!r} has no mBART-50 language code, so the mBART-50 "
                          f"decoder cannot be forced to produce it")
     return MBART50_CODES[short]
+
+
+def check_targets(tgt_langs: Sequence[str], option: str = "--tgt_langs") -> None:
+    """ValueError, one line saying why and what to do, if a target language has no mBART-50 code.
+
+    The decoder is told what to write by its forced language token; mBART-50 has none for e.g.
+    Catalan and Welsh (CoVoST-2 en->ca, en->cy), so such targets are refused rather than trained on
+    another language's token.
+    """
+    lacking = [lang for lang in tgt_langs if normalize(lang) not in MBART50_CODES]
+    if lacking:
+        raise ValueError(f"{option}: mBART-50 has no language code for {' '.join(lacking)}, so its decoder "
+                         f"cannot be forced to write {'it' if len(lacking) == 1 else 'them'}; leave "
+                         f"{' '.join(lacking)} out of {option} (targets with a code: "
+                         f"{' '.join(sorted(MBART50_CODES))})")
 
 
 def resource_group(lang: str) -> str:
