@@ -16,11 +16,11 @@ import soundfile
 import torch
 from espnet2.train.trainer import Trainer
 from sacrebleu.metrics import BLEU
-from transformers import MBartForConditionalGeneration, Wav2Vec2Model
+from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
 from corpora import Covost2Corpus
-from sst.bin import samu_eval, samu_train, score, st_inference, st_train, translate
-from sst.data.datadir import read_kv
+from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
+from sst.data.datadir import read_kv, write_kv
 from sst.models.packing import load_packed
 from sst.tasks.launch import best_checkpoint
 from sst.tasks.samu import SamuTask
@@ -378,3 +378,49 @@ def test_translate_files_match_stage5(decoded: Decoded, st_exp: Path, st_dumps: 
     assert np.array_equal(audio[str(wav)], dumped[wav_utt])
     assert audio[str(mp3)].shape == dumped[mp3_utt].shape == (12000,)
     np.testing.assert_allclose(audio[str(mp3)], dumped[mp3_utt], rtol=0, atol=1e-4)
+
+
+# ---------------------------------------------------------------- CoVoST-2 En->X: one model, two targets
+
+def retarget_dump(source: Path, output: Path, src: str, tgt: str) -> Path:
+    """A copy of a dump dir as the ``src``->``tgt`` direction (renamed utterances, new languages, no text_int):
+    the fixture's audio and translations stand in for English speech and its de / ja translations."""
+    output.mkdir(parents=True)
+    prefix = f"{src}-{tgt}-"
+    for name in ("wav.scp", "utt2num_samples", "speech_shape", "transcript", "translation", "utt2spk"):
+        if (source / name).is_file():
+            rows = read_kv(source / name)
+            write_kv(output / name, {prefix + utt.split("-", 2)[2]: value for utt, value in rows.items()})
+    utts = [prefix + utt.split("-", 2)[2] for utt in read_kv(source / "wav.scp")]
+    write_kv(output / "utt2lang", {utt: src for utt in utts})
+    write_kv(output / "utt2tgt_lang", {utt: tgt for utt in utts})
+    return output
+
+
+def test_covost2_one_to_many_trains_one_model_and_scores_both_directions(
+        st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    dumps = {tgt: retarget_dump(st_dumps / "train_fr_en", tmp_path / "dump" / f"train_en_{tgt}", "en", tgt)
+             for tgt in ("de", "ja")}
+    tokenize_targets.main(["--dump_dirs", *map(str, dumps.values()), "--decoder_model", str(tiny_mbart)])
+    combined = tmp_path / "dump" / "train_en-de.ja"
+    combine_data.main(["--output_dir", str(combined), *map(str, dumps.values())])
+    tokenizer = AutoTokenizer.from_pretrained(tiny_mbart)
+    first_tokens = {int(ids.split()[0]) for ids in read_kv(combined / "text_int").values()}
+    assert first_tokens == {tokenizer.convert_tokens_to_ids("de_DE"), tokenizer.convert_tokens_to_ids("ja_XX")}
+
+    config = write_yaml(tmp_path / "conf" / "train_st.yaml", ST_YAML, 1, lr=0.003, batch_bins=32000)
+    exp = tmp_path / "exp" / "st_en_x"
+    st_train.main(["--config", str(config), "--train_dump", str(combined), "--valid_dump", str(dumps["de"]),
+                   "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2), "--decoder_model", str(tiny_mbart)])
+    decode = tmp_path / "conf" / "decode_st.yaml"
+    decode.write_text(DECODE_YAML, encoding="utf-8")
+    outputs = [exp / "decode_st" / f"test_en_{tgt}" for tgt in dumps]
+    st_inference.main(["--model_dir", str(exp), "--dump_dir", *map(str, dumps.values()),
+                       "--output_dir", *map(str, outputs), "--config", str(decode)])
+    score.main(["--exp_dir", str(exp), "--decode_dirs", *map(str, outputs)])
+    capsys.readouterr()
+    results = json.loads((exp / "results.json").read_text(encoding="utf-8"))["tags"]["decode_st"]
+    assert list(results["directions"]) == ["en-de", "en-ja"]
+    assert all(row["n_utts"] == 3 for row in results["directions"].values())
+    assert "tok:char" in results["directions"]["en-ja"]["signatures"]["BLEU"]  # ja is scored by character
+    assert read_kv(outputs[1] / "utt2tgt_lang") == read_kv(dumps["ja"] / "utt2tgt_lang")
