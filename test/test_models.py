@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2Model
 from transformers.modeling_outputs import BaseModelOutput
 
 from sst.models.adapters import BottleneckAdapter, attach_adapters
-from sst.models.freezing import freeze, parameter_report
+from sst.models.freezing import freeze, parameter_report, trainable_share
 from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import language_token_id, load_speech_encoder
@@ -19,6 +21,10 @@ from sst.models.samu import SamuModel
 from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, translation_loss
 
 TRAINED_GROUPS = ("encoder_adapters", "decoder_adapters", "length_adaptor")
+TUNING = Path(__file__).resolve().parents[1] / "egs" / "covost2" / "conf" / "tuning"
+# LNA config -> (encoder side trains, decoder side trains): LNA-E,D, LNA-E, LNA-D of arXiv 2010.12829
+LNA_CONFIGS = {"train_st_xlsr_lna.yaml": (True, True), "train_st_xlsr_lna_e.yaml": (True, False),
+               "train_st_xlsr_lna_d.yaml": (False, True)}
 
 
 @pytest.fixture(autouse=True)
@@ -382,9 +388,42 @@ def test_loss_and_accuracy_ignore_the_forced_language_token() -> None:
     assert text[:, 0].tolist() == [4, 5]  # the caller's batch is left as it was
 
 
+def lna_model_conf(config: str) -> dict:
+    """The freezing part of an LNA config's model_conf."""
+    conf = yaml.safe_load((TUNING / config).read_text(encoding="utf-8"))["model_conf"]
+    return {key: conf[key] for key in ("freeze", "keep_trainable", "encoder_adapter_dim", "decoder_adapter_dim")}
+
+
+def in_lna_groups(name: str, encoder_side: bool, decoder_side: bool) -> bool:
+    """The LNA paper's groups, by HF parameter name: encoder LayerNorms + self-attention (fairseq
+    "layer_norm,self_attn"), decoder LayerNorms + self- and encoder-attention ("encoder_attn,layer_norm,
+    self_attn"); the length adaptor always trains, the CNN and everything else stays frozen."""
+    if name.startswith("length_adaptor."):
+        return True
+    inner = name.removeprefix("encoder.wav2vec2.")
+    if inner != name:
+        return encoder_side and bool(re.match(r"(feature_projection\.layer_norm|encoder\.layer_norm|"
+                                              r"encoder\.layers\.\d+\.(attention|layer_norm|final_layer_norm))\.", inner))
+    parts = name.split(".")
+    if name.startswith("mbart.model.decoder.layers."):
+        return decoder_side and parts[5] in ("self_attn", "encoder_attn", "self_attn_layer_norm",
+                                             "encoder_attn_layer_norm", "final_layer_norm")
+    return decoder_side and name.startswith("mbart.model.decoder.layer_norm.")
+
+
+@pytest.mark.parametrize("config", LNA_CONFIGS)
+def test_lna_configs_train_the_papers_groups(config: str, tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
+    model = st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf(config))
+    names = [name for name, _ in model.named_parameters()]
+    expected = {name for name in names if in_lna_groups(name, *LNA_CONFIGS[config])}
+    assert trainable_names(model) == expected
+    assert "encoder.wav2vec2.encoder.layers.1.feed_forward.output_dense.weight" not in expected
+    assert ("mbart.model.decoder.layers.1.encoder_attn.k_proj.weight" in expected) == LNA_CONFIGS[config][1]
+    assert ("encoder.wav2vec2.encoder.layers.1.attention.k_proj.weight" in expected) == LNA_CONFIGS[config][0]
+
+
 def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
-    lna = st_model(tiny_wav2vec2, tiny_mbart, encoder_adapter_dim=0, decoder_adapter_dim=0,
-                   keep_trainable=["layer_norm", "attention", "self_attn", "encoder_attn"])
+    lna = st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf("train_st_xlsr_lna.yaml"))
     trainable = trainable_names(lna)
     assert not any(".feature_extractor." in n for n in trainable)  # the CNN stays frozen
     assert not any(n.startswith(("encoder_adapters", "decoder_adapters")) for n, _ in lna.named_parameters())
@@ -451,6 +490,27 @@ def test_full_size_adapter_st_trains_about_75m_parameters(full_size_configs: tup
     assert "parameters (trainable / frozen):" in caplog.text
     assert f"{report['total']['trainable']:,}" in caplog.text
     assert "random weights from the config of" in caplog.text
+
+
+@pytest.mark.parametrize("config", LNA_CONFIGS)
+def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_configs: tuple[Path, Path],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """XLS-R-300M + mBART-50 shapes on the meta device (no memory, no weights): the share the config
+    comment states is the one training logs."""
+    encoder, decoder = full_size_configs
+    caplog.set_level(logging.INFO)
+    with torch.device("meta"):
+        model = SpeechTranslationModel(encoder_model=str(encoder), decoder_model=str(decoder), pretrained=False,
+                                       **lna_model_conf(config))
+    report = parameter_report(model)
+    documented = re.search(r"Ours: ([\d,]+) of ([\d,]+) parameters \(([\d.]+) %",
+                           (TUNING / config).read_text(encoding="utf-8").replace("\n# ", " "))
+    assert documented, f"{config}: no 'Ours: N of M parameters (X %' in the comment"
+    total = report["total"]["trainable"] + report["total"]["frozen"]
+    assert (documented[1], documented[2]) == (f"{report['total']['trainable']:,}", f"{total:,}")
+    assert documented[3] == f"{100 * trainable_share(report):.1f}"
+    assert f"trainable share: {documented[3]} % of all parameters" in caplog.text
+    assert 0.10 < trainable_share(report) < 0.50  # the ACL 2021 version's "10-50 %"
 
 
 def test_full_size_samu_model(full_size_configs: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:

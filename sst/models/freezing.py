@@ -39,4 +39,11 @@ def log_parameter_report(model: nn.Module) -> dict[str, dict[str, int]]:
     logging.info("parameters (trainable / frozen):")
     for name, row in report.items():
         logging.info("  %-24s %14s / %14s", name, f"{row['trainable']:,}", f"{row['frozen']:,}")
+    logging.info("trainable share: %.1f %% of all parameters", 100 * trainable_share(report))
     return report
+
+
+def trainable_share(report: Mapping[str, Mapping[str, int]]) -> float:
+    """The trainable fraction of all parameters of a ``parameter_report``."""
+    total = report["total"]
+    return total["trainable"] / max(1, total["trainable"] + total["frozen"])
