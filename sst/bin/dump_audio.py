@@ -25,8 +25,8 @@ import yaml
 from tqdm import tqdm
 
 from sst.data.audio import DumpConfig, RecordingTask, dump_recording
-from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, fingerprint, is_done, mark_done, validate_data_dir,
-                              validate_dump_dir, write_kv)
+from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, fingerprint, is_done, mark_done,
+                              validate_data_dir, validate_dump_dir, write_kv)
 
 FORMAT_VERSION = 1
 
@@ -129,6 +129,8 @@ def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
     write_kv(out / "utt2spk", {utt: data.utt2spk[utt] for utt in kept})
     report.write(out / "dump_report.txt")
     report.log()
+    if not kept:
+        raise empty_set_error(out, out / "dump_report.txt")
     validate_dump_dir(out, DUMP_FILES)
     mark_done(out, digest)
     logging.info("wrote %s (%d utterances)", out, len(kept))
@@ -156,4 +158,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 from typing import Callable, Collection, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -11,6 +12,36 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
+
+
+def _kind_of(default: object) -> tuple[str, Callable[[object], bool]] | None:
+    """What a value must be to replace ``default``: (name, test); None when any value goes."""
+    if isinstance(default, bool):
+        return "true or false", lambda v: isinstance(v, bool)
+    if isinstance(default, int):
+        return "a whole number", lambda v: isinstance(v, int) and not isinstance(v, bool)
+    if isinstance(default, float):
+        return "a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if isinstance(default, str):
+        return "a string", lambda v: isinstance(v, str)
+    if isinstance(default, (list, tuple)):
+        return "a list", lambda v: isinstance(v, (list, tuple))
+    return None
+
+
+def check_model_conf(model_class: type, conf: dict[str, object]) -> None:
+    """ValueError naming the first ``model_conf`` key that the model does not take or whose value has
+    another type than the key's default (a config typo would otherwise fail deep inside the model)."""
+    parameters = inspect.signature(model_class.__init__).parameters
+    known = [name for name, p in parameters.items() if name != "self" and p.kind is not p.VAR_KEYWORD]
+    open_ended = len(known) < len(parameters) - 1
+    for key, value in conf.items():
+        if key not in known and not open_ended:
+            raise ValueError(f"model_conf: unknown key {key!r} for {model_class.__name__} (known: {', '.join(known)})")
+        kind = _kind_of(parameters[key].default) if key in known else None
+        if kind is not None and not kind[1](value):
+            raise ValueError(f"model_conf: {key} must be {kind[0]} (its default is "
+                             f"{parameters[key].default!r}), not {value!r}")
 
 
 class ModelConfTask(AbsTask):
@@ -47,6 +78,7 @@ class ModelConfTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        check_model_conf(cls.model_class, args.model_conf)
         return cls.model_class(**args.model_conf)
 
     @classmethod
