@@ -9,9 +9,10 @@ import numpy as np
 import torch
 from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.abs_espnet_model import AbsESPnetModel
-from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
+
+from sst.tasks.trainer import ResumableTrainer
 
 
 def _kind_of(default: object) -> tuple[str, Callable[[object], bool]] | None:
@@ -52,7 +53,7 @@ class ModelConfTask(AbsTask):
 
     num_optimizers: int = 1
     class_choices_list = []
-    trainer = Trainer
+    trainer = ResumableTrainer
     model_class: type[AbsESPnetModel]
     not_sequence: Tuple[str, ...] = ()
 
