@@ -33,8 +33,10 @@ def load_teacher(name_or_dir: str) -> SentenceTransformer:
     import torch  # imported here, with sentence-transformers, so that a run with nothing to do starts fast
     from sentence_transformers import SentenceTransformer
 
+    from sst.models.hub import locate_model
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return SentenceTransformer(name_or_dir, device=device)
+    return SentenceTransformer(locate_model(name_or_dir, "--teacher_model"), device=device)
 
 
 def texts_to_embed(dump_dir: Path, field: str) -> dict[str, str] | None:

@@ -11,8 +11,30 @@ from espnet2.tasks.abs_task import AbsTask, optim_classes
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet.nets.pytorch_backend.nets_utils import pad_list
 
 from sst.tasks.trainer import ResumableTrainer
+
+
+class PadCollate:
+    """ESPnet's ``common_collate_fn`` (pad to the longest, add ``<key>_lengths``; floats padded with 0,
+    integers with -1). Written here because importing espnet2.train.collate_fn pulls in g2p_en, which
+    tries to download NLTK data from the network at every training start."""
+
+    def __init__(self, not_sequence: Collection[str] = ()):
+        self.not_sequence = set(not_sequence)
+
+    def __call__(self, batch: Collection[Tuple[str, Dict[str, np.ndarray]]]
+                 ) -> Tuple[List[str], Dict[str, torch.Tensor]]:
+        uttids = [utt for utt, _ in batch]
+        items = [item for _, item in batch]
+        output = {}
+        for key in items[0]:
+            pad_value = -1 if items[0][key].dtype.kind == "i" else 0.0
+            output[key] = pad_list([torch.from_numpy(item[key]) for item in items], pad_value)
+            if key not in self.not_sequence:
+                output[f"{key}_lengths"] = torch.tensor([item[key].shape[0] for item in items], dtype=torch.long)
+        return uttids, output
 
 
 def _kind_of(default: object) -> tuple[str, Callable[[object], bool]] | None:
@@ -68,10 +90,7 @@ class ModelConfTask(AbsTask):
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable[
         [Collection[Tuple[str, Dict[str, np.ndarray]]]], Tuple[List[str], Dict[str, torch.Tensor]]
     ]:
-        # Imported here: espnet2.train.collate_fn pulls in g2p_en, which tries to download NLTK data.
-        from espnet2.train.collate_fn import CommonCollateFn
-
-        return CommonCollateFn(float_pad_value=0.0, int_pad_value=-1, not_sequence=list(cls.not_sequence))
+        return PadCollate(not_sequence=cls.not_sequence)
 
     @classmethod
     def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
