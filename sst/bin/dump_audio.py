@@ -35,7 +35,8 @@ def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> 
     """DumpConfig from a YAML file (keys sample_rate, min_duration, max_duration), then CLI overrides."""
     values = {}
     if path is not None:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        with open(path, encoding="utf-8") as f:  # a stream, so that a YAML error names the file
+            values = yaml.safe_load(f) or {}
         known = {f.name for f in dataclasses.fields(DumpConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
