@@ -206,3 +206,20 @@ def test_training_tries_no_network_connection(tiny_wav2vec2: Path, st_dumps: Pat
     assert (exp / "encoder_hf" / "sst_export.txt").is_file()
     assert attempts == []
     assert "g2p_en" not in sys.modules
+
+
+def test_ngpu_beyond_the_machine_stops_st_sh_before_stage_2(tmp_path: Path) -> None:
+    recipe = tmp_path / "egs" / "r"
+    recipe.mkdir(parents=True)
+    for name in ("path.sh", "cmd.sh"):
+        shutil.copy(ROOT / "egs" / "mini_st" / name, recipe / name)
+    (tmp_path / "tools").symlink_to(ROOT / "tools")
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake" / "torch.py").write_text("class cuda:\n    device_count = staticmethod(lambda: 0)\n")
+    result = subprocess.run([str(tmp_path / "tools" / "st.sh"), "--stage", "2", "--stop_stage", "6", "--train_tag", "x"],
+                            cwd=recipe, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(tmp_path / "fake")})
+    assert result.returncode == 1 and "Stage 2" not in result.stdout
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.rstrip().endswith("ERROR: --ngpu 1, but this machine has fewer CUDA GPUs "
+                                           "(torch.cuda.device_count()); run with --ngpu 0 to train on the CPU")
