@@ -182,30 +182,57 @@ def test_pad_collate_pads_like_espnet() -> None:
     assert out["teacher"].tolist() == [[1, 1], [0, 0]] and "teacher_lengths" not in out
 
 
-def test_training_tries_no_network_connection(tiny_wav2vec2: Path, st_dumps: Path, tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """SAMU training from local model dirs, every connection refused and recorded: none is tried, and
-    g2p_en (whose import downloads NLTK data) is not imported."""
+@pytest.fixture(scope="module")
+def offline_samu_exp(tiny_wav2vec2: Path, st_dumps: Path, tmp_path_factory: pytest.TempPathFactory
+                     ) -> tuple[Path, list[str], list[object], set[str]]:
+    """One epoch of SAMU training from local model dirs with every connection refused and recorded:
+    (exp dir, its command line, the connections tried, the modules imported meanwhile)."""
     from test_entry_points import SAMU_YAML, one_thread, samu_argv, write_yaml
 
     from sst.bin import samu_train
 
-    attempts = []
+    attempts: list[object] = []
 
     def refuse(self: socket.socket, address: object) -> None:
         attempts.append(address)
         raise OSError("network blocked by the test")
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.delitem(sys.modules, "g2p_en", raising=False)
-    config = write_yaml(tmp_path / "train_samu.yaml", SAMU_YAML, max_epoch=1, lr=0.005, batch_bins=24000)
-    exp = tmp_path / "exp" / "samu"
-    with one_thread():
-        samu_train.main(samu_argv(config, st_dumps, exp, tiny_wav2vec2))
+    root = tmp_path_factory.mktemp("offline_samu")
+    config = write_yaml(root / "train_samu.yaml", SAMU_YAML, max_epoch=1, lr=0.005, batch_bins=24000)
+    argv = samu_argv(config, st_dumps, root / "exp" / "samu", tiny_wav2vec2)
+    with pytest.MonkeyPatch.context() as patch, one_thread():
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(socket.socket, "connect_ex", refuse)
+        patch.delitem(sys.modules, "g2p_en", raising=False)
+        before = set(sys.modules)
+        samu_train.main(argv)
+        imported = set(sys.modules) - before
+    return root / "exp" / "samu", argv, attempts, imported
+
+
+def test_training_tries_no_network_connection(offline_samu_exp: tuple[Path, list[str], list[object], set[str]]) -> None:
+    """Nothing tried to connect, and g2p_en (whose import downloads NLTK data) was not imported."""
+    exp, _, attempts, imported = offline_samu_exp
     assert (exp / "encoder_hf" / "sst_export.txt").is_file()
     assert attempts == []
-    assert "g2p_en" not in sys.modules
+    assert "g2p_en" not in imported and "nltk" not in imported
+
+
+def test_training_stops_at_a_torn_checkpoint_naming_it(offline_samu_exp: tuple[Path, list[str], list[object], set[str]],
+                                                       tmp_path: Path) -> None:
+    from sst.bin import samu_train
+    from sst.tasks.trainer import TornCheckpointError
+
+    exp, argv, _, _ = offline_samu_exp
+    copy = tmp_path / "samu"
+    shutil.copytree(exp, copy, symlinks=True, ignore=shutil.ignore_patterns("encoder_hf"))
+    data = (copy / "checkpoint.pth").read_bytes()
+    (copy / "checkpoint.pth").write_bytes(data[: len(data) // 2])  # a write cut short
+    argv = [str(copy) if arg == str(exp) else arg for arg in argv]
+    with pytest.raises(TornCheckpointError, match=rf"^{copy / 'checkpoint.pth'}: unreadable .*"
+                                                   rf"rm {copy / 'checkpoint.pth'}$"):
+        samu_train.main(argv)
+    assert (copy / "checkpoint.pth").read_bytes() == data[: len(data) // 2]  # left as it was
 
 
 def test_ngpu_beyond_the_machine_stops_st_sh_before_stage_2(tmp_path: Path) -> None:
