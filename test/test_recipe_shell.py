@@ -249,6 +249,8 @@ def recorded_calls(tmp_path: Path) -> tuple[dict[str, str], Path]:
             "import json, os, sys\n"
             f"with open(os.environ['SST_CALLS'], 'a') as f:\n"
             f"    f.write(json.dumps([{name!r}] + sys.argv[1:]) + '\\n')\n")
+    # and a stand-in torch for tools/st.sh's check that the machine has the --ngpu GPUs: it "has" 8
+    (tmp_path / "fake" / "torch.py").write_text("class cuda:\n    device_count = staticmethod(lambda: 8)\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"), SST_CALLS=str(calls))
     return env, calls
 

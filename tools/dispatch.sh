@@ -71,7 +71,8 @@ run_job() {
         printf '#'; printf ' %q' "$@"; printf '\n'
         echo "# Started at $(date) on $(hostname)"
     } > "${log}"
-    "$@" >> "${log}" 2>&1 < /dev/null && rc=0 || rc=$?
+    # SST_LOG: the sst entry points keep the traceback of a user error here (their stderr), see sst/errors.py
+    SST_LOG="${log}" "$@" >> "${log}" 2>&1 < /dev/null && rc=0 || rc=$?
     {
         echo "# Accounting: time=$(($(date +%s) - start)) s"
         echo "# Ended (code ${rc}) at $(date)"
@@ -156,7 +157,9 @@ if [ ${#failed[@]} -gt 0 ]; then
     first_log="$(log_of "${failed[0]}")"
     echo "$(basename "$0"): ${#failed[@]} of ${num_jobs} job(s) failed; see:" >&2
     for i in "${failed[@]}"; do echo "    $(log_of "${i}")" >&2; done
-    if [ -f "${first_log}" ]; then
+    if [ -f "${first_log}" ] && grep -q '^ERROR: ' "${first_log}"; then
+        grep '^ERROR: ' "${first_log}" | tail -n 1 >&2     # a user error: its one line, the traceback stays in the log
+    elif [ -f "${first_log}" ]; then
         echo "last lines of ${first_log}:" >&2
         tail -n 15 "${first_log}" | sed 's/^/    /' >&2
     else

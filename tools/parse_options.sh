@@ -8,6 +8,7 @@
 #
 #   --nj 8 / --nj=8      sets nj (an option --foo-bar sets the variable foo_bar)
 #   --use_gpu true       booleans take an explicit value: true or false
+#   --nj 8               an option whose default is a whole number takes a whole number (not -1, not "one")
 #   --config FILE        reads more options from FILE, one "--opt value" per line (# starts a comment);
 #                        they apply where --config stands, so later options on the command line win
 #   --help, -h           prints $help_message and exits 0
@@ -15,7 +16,7 @@
 # An option whose variable is not declared is an error ("unknown option --foo-bar"), exit 1.
 # Parsing stops at the first argument that does not start with "--".
 
-# _po_set OPTION VALUE: set the variable named by --OPTION, checking it exists (and booleans).
+# _po_set OPTION VALUE: set the variable named by --OPTION, checking it exists (and booleans, whole numbers).
 _po_set() {
     local _po_name="${1#--}"
     _po_name="${_po_name//-/_}"
@@ -26,6 +27,10 @@ _po_set() {
     local _po_cur="${!_po_name}"
     if [[ "${_po_cur}" == true || "${_po_cur}" == false ]] && [[ "$2" != true && "$2" != false ]]; then
         echo "$(basename "$0"): option $1 takes true or false, not '$2'" >&2
+        exit 1
+    fi
+    if [[ "${_po_cur}" =~ ^[0-9]+$ ]] && [[ ! "$2" =~ ^[0-9]+$ ]]; then
+        echo "$(basename "$0"): option $1 takes a whole number (0, 1, 2, ...), not '$2'" >&2
         exit 1
     fi
     printf -v "${_po_name}" '%s' "$2"

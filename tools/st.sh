@@ -16,7 +16,8 @@ die() { log "ERROR: $*" >&2; exit 1; }
 stage=2                  # first stage to run (2-6)
 stop_stage=6             # last stage to run
 nj=4                     # parallel processes of stage 2
-ngpu=1                   # GPUs for training (and for decoding with --gpu_inference true)
+ngpu=1                   # GPUs for training (and for decoding with --gpu_inference true); 0: CPU. More than the
+                         # machine has stops the run before stage 2 (ESPnet's default of 1 is kept, not guessed)
 train_sets=""            # ST training sets (names of data/<set>, dump/<set>)
 valid_sets=""            # ST validation sets
 test_sets=""             # sets decoded and scored in stages 5-6
@@ -72,6 +73,11 @@ st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)}"
 inference_nj="${inference_nj:-${nj}}"
 inference_tag="${inference_tag:-$(basename "${decode_config}" .yaml)}"
 inference_tag="${inference_tag#decode_}"
+# --ngpu GPUs must be there before any work is done (jobs on slurm nodes check on their node).
+if [ "${ngpu}" -gt 0 ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ] && [[ "${train_cmd}" != *"--backend slurm"* ]]; then
+    python -c "import sys, torch; sys.exit(torch.cuda.device_count() < ${ngpu})" || \
+        die "--ngpu ${ngpu}, but this machine has fewer CUDA GPUs (torch.cuda.device_count()); run with --ngpu 0 to train on the CPU"
+fi
 # ESPnet trains on several GPUs of one node with one process per GPU only when asked to.
 dist_args=""
 [ "${ngpu}" -le 1 ] || dist_args="--multiprocessing_distributed true"

@@ -59,7 +59,8 @@ Sets are <split>_<src>_<tgt> (train_fr_en, dev_fr_en, test_en_de); language code
 Options [default]:
   --stage N, --stop_stage M  first and last stage to run [${stage}, ${stop_stage}]
   --nj N                     parallel processes of stage 2 and of decoding [${nj}]
-  --ngpu N                   GPUs for training (several: DDP on one node) [${ngpu}]
+  --ngpu N                   GPUs for training (several: DDP on one node; 0: CPU; more than the
+                             machine has stops the run before stage 2) [${ngpu}]
   --src_langs \"L ...\"        source languages prepared, dumped (and by default trained and tested)
                              [${src_langs}]
   --tgt_langs \"L ...\"        target languages [${tgt_langs}]; ca and cy are refused: mBART-50 has no

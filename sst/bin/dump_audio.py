@@ -25,8 +25,8 @@ import yaml
 from tqdm import tqdm
 
 from sst.data.audio import DumpConfig, RecordingTask, dump_recording
-from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, fingerprint, is_done, mark_done, validate_data_dir,
-                              validate_dump_dir, write_kv)
+from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, fingerprint, is_done, mark_done,
+                              validate_data_dir, validate_dump_dir, write_kv)
 
 FORMAT_VERSION = 1
 
@@ -35,7 +35,8 @@ def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> 
     """DumpConfig from a YAML file (keys sample_rate, min_duration, max_duration), then CLI overrides."""
     values = {}
     if path is not None:
-        values = yaml.safe_load(Path(path).read_text()) or {}
+        with open(path, encoding="utf-8") as f:  # a stream, so that a YAML error names the file
+            values = yaml.safe_load(f) or {}
         known = {f.name for f in dataclasses.fields(DumpConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -129,6 +130,8 @@ def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
     write_kv(out / "utt2spk", {utt: data.utt2spk[utt] for utt in kept})
     report.write(out / "dump_report.txt")
     report.log()
+    if not kept:
+        raise empty_set_error(out, out / "dump_report.txt")
     validate_dump_dir(out, DUMP_FILES)
     mark_done(out, digest)
     logging.info("wrote %s (%d utterances)", out, len(kept))
@@ -156,4 +159,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

@@ -33,13 +33,17 @@ def load_teacher(name_or_dir: str) -> SentenceTransformer:
     import torch  # imported here, with sentence-transformers, so that a run with nothing to do starts fast
     from sentence_transformers import SentenceTransformer
 
+    from sst.models.hub import locate_model
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return SentenceTransformer(name_or_dir, device=device)
+    return SentenceTransformer(locate_model(name_or_dir, "--teacher_model"), device=device)
 
 
 def texts_to_embed(dump_dir: Path, field: str) -> dict[str, str] | None:
     """The texts of ``dump_dir/field`` still to embed, or None when its scp is already complete."""
     texts = read_2columns_text(dump_dir / field)
+    if not texts:
+        raise ValueError(f"{dump_dir / field}: no utterances to embed (see {dump_dir / 'dump_report.txt'})")
     scp = dump_dir / "teacher_embed.scp"
     if scp.exists() and set(read_2columns_text(scp)) == set(texts):
         logging.info("%s: teacher embeddings already complete, nothing to do", scp)
@@ -85,4 +89,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

@@ -66,4 +66,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

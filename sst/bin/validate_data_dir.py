@@ -3,7 +3,8 @@
     python -m sst.bin.validate_data_dir data/train_fr_en [dump/train_fr_en ...]
 
 Checks: UTF-8, sorted keys (LC_ALL=C order), no duplicate keys, column counts, the same utterances in
-every per-utterance file, segments referring to recordings of wav.scp with end > start, no empty text.
+every per-utterance file, segments referring to recordings of wav.scp with end > start, no empty text,
+and at least one utterance (an empty set names its skip counts).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from sst.data.datadir import DataDirError, is_dump_dir, validate_data_dir, validate_dump_dir
+from sst.data.datadir import DataDirError, empty_set_error, is_dump_dir, validate_data_dir, validate_dump_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,9 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.dirs:
         try:
             if is_dump_dir(path):
-                n = len(validate_dump_dir(path)["wav.scp"])
+                n, report = len(validate_dump_dir(path)["wav.scp"]), path / "dump_report.txt"
             else:
-                n = len(validate_data_dir(path).utt2lang)
+                n, report = len(validate_data_dir(path).utt2lang), path / "skip_report.txt"
+            if n == 0:
+                raise empty_set_error(path, report)
         except DataDirError as e:
             print(f"validate_data_dir: {e}", file=sys.stderr)
             failed = True
@@ -37,4 +40,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

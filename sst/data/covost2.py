@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,8 @@ CLIP_ZERO_BYTE = "zero-byte clip"
 
 # How pandas writes the CoVoST and Common Voice TSVs.
 TSV_FORMAT = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
+COMMONVOICE_LAYOUT = ("--commonvoice_dir must hold a Common Voice release (4 or later), one folder per language "
+                      "with validated.tsv and clips/")
 csv.field_size_limit(1 << 24)
 
 
@@ -58,14 +60,25 @@ def direction(src_lang: str, tgt_lang: str) -> tuple[str, str]:
     return src, tgt
 
 
+def _utf8_lines(path: Path, lines: Iterable[str]) -> Iterator[str]:
+    """The lines of a file opened with ``errors="surrogateescape"``; ValueError naming the file and line
+    of bytes that are not UTF-8 (those became lone surrogates)."""
+    for lineno, line in enumerate(lines, 1):
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{path}:{lineno}: not valid UTF-8") from None
+        yield line
+
+
 def read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a pandas-written TSV (QUOTE_NONE, backslash escapes) as (line number, row dict).
 
-    ValueError naming the file and line if the header lacks a required column or a row has the
-    wrong number of fields.
+    ValueError naming the file and line if the header lacks a required column, a row has the
+    wrong number of fields or bytes that are not UTF-8.
     """
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, **TSV_FORMAT)
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(_utf8_lines(path, f), **TSV_FORMAT)
         try:
             header = next(reader)
         except StopIteration:
@@ -96,8 +109,7 @@ def validated_path(commonvoice_dir: Path, src_lang: str) -> Path:
     """Common Voice's ``<lang>/validated.tsv``; FileNotFoundError if absent."""
     path = Path(commonvoice_dir) / langs.covost2_code(src_lang) / "validated.tsv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; --commonvoice_dir must hold a Common Voice release "
-                                f"(4 or later), one folder per language with validated.tsv and clips/")
+        raise FileNotFoundError(f"{path}: missing; {COMMONVOICE_LAYOUT}")
     return path
 
 
@@ -113,8 +125,8 @@ def read_validated(path: Path) -> set[str]:
     writer escaped differently, do not matter; ValueError naming the file and line if a row is too
     short to hold a path.
     """
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, **TSV_FORMAT)
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(_utf8_lines(path, f), **TSV_FORMAT)
         header = next(reader, None)
         if header is None or "path" not in header:
             raise ValueError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
@@ -140,6 +152,8 @@ def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lan
     tsv = tsv_path(covost_dir, src, tgt)
     validated = read_validated(validated_path(commonvoice_dir, src))
     clips_dir = Path(commonvoice_dir).resolve() / src / "clips"
+    if not clips_dir.is_dir():
+        raise FileNotFoundError(f"{clips_dir}: missing; {COMMONVOICE_LAYOUT}")
     split_of = {value: split for split in splits for value in SPLIT_VALUES.get(split, (split,))}
     results = {split: ([], SkipReport(f"{split}_{short_src}_{short_tgt} (stage 1, CoVoST-2)"))
                for split in splits}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -105,6 +106,9 @@ def read_segments(path: Path) -> dict[str, Segment]:
             start, end = float(fields[1]), float(fields[2])
         except ValueError:
             raise DataDirError(f"{path}:{lineno}: start/end are not numbers: {value!r}") from None
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise DataDirError(f"{path}:{lineno}: segment {utt} has a time that is not a finite number "
+                               f"({fields[1]} {fields[2]})")
         if start < 0 or end <= start:
             raise DataDirError(f"{path}:{lineno}: segment {utt} has end <= start or start < 0 "
                                f"({start} {end})")
@@ -322,6 +326,15 @@ def read_report(path: Path) -> dict[str, int]:
             name, n = line.rsplit(": ", 1)
             counts[name] = int(n)
     return counts
+
+
+def empty_set_error(set_dir: Path, report: Path) -> DataDirError:
+    """The error of a set left with no utterances, naming it and giving the skip counts of its report."""
+    counts = read_report(report) if Path(report).is_file() else {}
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in counts.items() if reason not in ("kept", "skipped"))
+    detail = (f"skipped {counts.get('skipped', 0)}" + (f" ({reasons})" if reasons else "") + f", see {report}"
+              if counts else f"no {Path(report).name}")
+    return DataDirError(f"{set_dir}: no utterances left ({detail})")
 
 
 def fingerprint(*, files: Iterable[Path] = (), contents: Iterable[Path] = (), **params: object) -> str:

@@ -7,6 +7,7 @@ per line, line-aligned with ``segments.lst``).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sst.data.datadir import SkipReport, clean_text
 
 EMPTY_TRANSCRIPT = "empty transcript"
 EMPTY_TRANSLATION = "empty translation"
-BAD_TIMES = "end <= start"
+BAD_TIMES = "bad times (end <= start, start < 0, nan or inf)"
 DUPLICATE = "duplicate utterance id"
 AUDIO_MISSING = "audio missing"
 AUDIO_ZERO_BYTE = "zero-byte audio"
@@ -55,13 +56,20 @@ def release_dir(europarl_dir: Path) -> Path:
 
 
 def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file (without line ends); FileNotFoundError if absent."""
+    """Lines of a UTF-8 text file (without line ends); FileNotFoundError if absent, ValueError naming
+    the line of bytes that are not UTF-8."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
-    text = path.read_text(encoding="utf-8")
-    if not text:
+    data = path.read_bytes()
+    if not data:
         return []
-    return [line.rstrip("\r") for line in text.removesuffix("\n").split("\n")]
+    lines = []
+    for lineno, raw in enumerate(data.removesuffix(b"\n").split(b"\n"), 1):
+        try:
+            lines.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path}:{lineno}: not valid UTF-8 ({error.reason})") from None
+    return lines
 
 
 def utt_id(src: str, tgt: str, speech_id: str, start: float, end: float) -> str:
@@ -99,14 +107,15 @@ def load_split(europarl_dir: Path, src_lang: str, tgt_lang: str,
             speech_id, start, end = fields[0], float(fields[1]), float(fields[2])
         except ValueError:
             raise ValueError(f"{lst}:{lineno}: start/end are not numbers: {seg!r}") from None
-        uid = utt_id(src, tgt, speech_id, start, end)
+        finite = math.isfinite(start) and math.isfinite(end)
+        uid = utt_id(src, tgt, speech_id, start, end) if finite else f"{lst}:{lineno}"
         transcript, translation = clean_text(src_text), clean_text(tgt_text)
         audio = audios / f"{speech_id}.m4a"
         if not transcript:
             report.skip(EMPTY_TRANSCRIPT, uid)
         elif not translation:
             report.skip(EMPTY_TRANSLATION, uid)
-        elif end <= start or start < 0:
+        elif not finite or end <= start or start < 0:
             report.skip(BAD_TIMES, uid)
         elif uid in seen:
             report.skip(DUPLICATE, uid)

@@ -7,6 +7,8 @@ from pathlib import Path
 from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
                           PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
+from sst.models.hub import locate_model
+
 
 def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_overrides) -> Wav2Vec2Model:
     """A Wav2Vec2Model (XLS-R, SAMU-XLS-R export, ...) from a hub id or a saved directory.
@@ -14,6 +16,7 @@ def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_over
     ``pretrained=False`` builds the architecture of the directory's config.json with random weights.
     ``config_overrides`` set training-time options such as ``mask_time_prob`` or ``layerdrop``.
     """
+    name_or_dir = locate_model(name_or_dir, "--encoder_model")
     if not pretrained:
         config = Wav2Vec2Config.from_pretrained(name_or_dir, **config_overrides)
         logging.info("speech encoder: random weights from the config of %s", name_or_dir)
@@ -25,6 +28,7 @@ def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_over
 def load_feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
     """The encoder's feature-extractor settings, or XLS-R's (16 kHz, normalised) where it has none."""
     try:
+        encoder_model = locate_model(encoder_model, "--encoder_model")
         return Wav2Vec2FeatureExtractor.from_pretrained(encoder_model)
     except OSError:
         return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
@@ -32,6 +36,7 @@ def load_feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
 
 def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:
     """An mBART(-50) sequence-to-sequence model from a hub id or a saved directory."""
+    name_or_dir = locate_model(name_or_dir, "--decoder_model")
     if not pretrained:
         config = MBartConfig.from_pretrained(name_or_dir, **config_overrides)
         logging.info("decoder: random weights from the config of %s", name_or_dir)
@@ -42,7 +47,7 @@ def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) ->
 
 def load_tokenizer(name_or_dir: str) -> PreTrainedTokenizerBase:
     """The decoder's tokenizer (mBART-50's sentencepiece model with its language codes)."""
-    return AutoTokenizer.from_pretrained(name_or_dir)
+    return AutoTokenizer.from_pretrained(locate_model(name_or_dir, "--decoder_model"))
 
 
 def language_token_id(tokenizer: PreTrainedTokenizerBase, code: str) -> int:

@@ -41,8 +41,22 @@ def espnet_command(args: argparse.Namespace, data: Sequence[tuple[str, str, str]
     return cmd + list(passthrough)
 
 
+def require_gpus(cmd: Sequence[str]) -> None:
+    """ValueError (one line, before any work) when the command's ``--ngpu N`` asks for more CUDA GPUs
+    than this machine has."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--ngpu", type=int, default=0)
+    ngpu = parser.parse_known_args(cmd)[0].ngpu
+    available = torch.cuda.device_count()
+    if ngpu > available:
+        where = " to train on the CPU" if available == 0 else ""
+        raise ValueError(f"--ngpu {ngpu}, but this machine has {available} CUDA GPU(s); "
+                         f"run with --ngpu {available}{where}")
+
+
 def run_espnet(task: type[ModelConfTask], cmd: list[str]) -> None:
     """Run ESPnet's trainer for ``task`` (resuming from the last checkpoint when there is one)."""
+    require_gpus(cmd)
     logging.info("ESPnet %s arguments: %s", task.__name__, " ".join(cmd))
     task.main(cmd=cmd)
 
