@@ -286,27 +286,27 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
                                            ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
     assert by_name["samu_train"] == [[
         "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
-        "dump/dev_fr.de", "--output_dir", "exp/samu_train_samu", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
+        "dump/dev_fr.de", "--output_dir", "exp/samu_train_samu_fr.de", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--seed", "3"]]
-    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu", "--teacher_model",
+    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu_fr.de", "--teacher_model",
                                      "sentence-transformers/LaBSE", "--dump_dirs", "dump/dev_fr_en",
                                      "dump/dev_de_en", "dump/dev_es_en"]]
     assert by_name["st_train"] == [[
         "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
-        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter", "--encoder_model",
-        "exp/samu_train_samu/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
+        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter_fr.de", "--encoder_model",
+        "exp/samu_train_samu_fr.de/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
-    decode = "exp/st_train_st_samu_adapter/decode_st"
+    decode = "exp/st_train_st_samu_adapter_fr.de/decode_st_beam_size10"
     assert by_name["st_inference"] == [[
-        "--model_dir", "exp/st_train_st_samu_adapter", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
+        "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
         "dump/test_es_en", "--output_dir", f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
-    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter", "--decode_dirs",
+    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
                                  "--seen_langs", "fr de"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
-    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter/train.log").read_text()
+    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de/train.log").read_text()
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
