@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -310,6 +311,27 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
+
+
+def test_a_second_run_in_the_same_recipe_dir_stops(tmp_path: Path,
+                                                    recorded_calls: tuple[dict[str, str], Path]) -> None:
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    first = subprocess.Popen(["flock", ".st.lock", "sleep", "30"], cwd=recipe)  # a run holding the lock
+    try:
+        for _ in range(100):
+            if subprocess.run(["flock", "-n", ".st.lock", "true"], cwd=recipe).returncode != 0:
+                break
+            time.sleep(0.05)
+        second = run(["./run.sh", "--stage", "2", "--src_langs", "fr", "--train_langs", "fr"], recipe, env)
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 1
+    errors = second.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].endswith(
+        f"ERROR: another run of st.sh is working in {recipe} (it holds .st.lock); wait for it to end")
+    assert not calls_file.exists()  # no stage ran
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
