@@ -5,7 +5,7 @@ final outputs must equal those of an uninterrupted run.
         [--points 3] [--clips 16] [--wav2vec2 DIR --teacher DIR --mbart DIR] [--json out.json]
 
 Works in a temporary dir on the first ``--clips`` clips of the mini_st demo corpus with the tiny
-stand-in models of its stage 0 (built into the work dir unless given). The stages (and those they need) run in pipeline order as ``python -m sst.bin.<step>``
+stand-in models (random or barely trained, built into the work dir unless given). The stages (and those they need) run in pipeline order as ``python -m sst.bin.<step>``
 processes, each on the outputs of the stages before: first uninterrupted (its wall time T and outputs are the reference), then
 ``--points`` times on a copy of the state before it, killed (with its whole process group) at
 T x k / (points + 1) and run again with the same command. A kill counts as tried when the process was
@@ -131,6 +131,22 @@ def run_stage(argv: list[str], work: Path, kill_after: float | None = None) -> t
             return process.returncode, True
 
 
+def build_model(name: str, out: Path, corpus: Path) -> Path:
+    """A quickly built tiny stand-in (random encoder; teacher and mBART barely trained): the outputs only
+    have to be reproducible, not good."""
+    from sst.models import tiny
+
+    pairs = tiny.read_covost_pairs(corpus, ("train", "dev", "test"))
+    if name == "wav2vec2":
+        tiny.build_tiny_wav2vec2(out, seed=0)
+    elif name == "teacher":
+        tiny.build_tiny_teacher(out, pairs[:64], seed=0, train_steps=2, batch_size=8)
+    else:
+        tiny.build_tiny_mbart(out, pairs[:64], [text for p in pairs for text in (p.source, p.target)], seed=0,
+                              train_steps=4, batch_size=8)
+    return out
+
+
 def prepare(work: Path, clips: int, corpus: Path) -> None:
     """The stage-1 data dir and the training configs of the work dir."""
     write_datadir(corpus, clips, work / "data" / "train")
@@ -199,12 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp_name:
         work_root = args.keep or Path(tmp_name)
         prepare(work_root / "reference", args.clips, args.corpus_dir)
-        models = {name: getattr(args, name) for name in MODELS}
-        if any(path is None for path in models.values()):
-            built = work_root / "models"
-            subprocess.run([PYTHON, "-m", "sst.bin.make_tiny_models", "--corpus_dir", str(args.corpus_dir),
-                            "--output_dir", str(built)], check=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
-            models = {name: path or built / name for name, path in models.items()}
+        models = {name: getattr(args, name) or build_model(name, work_root / "models" / name, args.corpus_dir)
+                  for name in MODELS}
         rows = sweep(args.stages, args.points, work_root, {name: path.resolve() for name, path in models.items()}, log)
     tried = [row for row in rows if row["killed"]]
     survived = sum(row["survived"] for row in tried)
