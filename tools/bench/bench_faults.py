@@ -28,7 +28,7 @@ from typing import Callable
 import numpy as np
 import yaml
 
-from common import PYTHON, REPO, command_line, emit
+from common import PYTHON, REPO, command_line, drop_option, emit
 
 from bench_dump import write_datadir
 
@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
     not_killed_ok = all(row["survived"] for row in rows if not row["killed"])
     result = {
         "item": "faults", "title": "Fault injection: SIGKILL each stage, rerun",
-        "command": command_line(__file__, argv), "rows": rows, "kills_tried": len(tried), "kills_survived": survived,
+        "command": command_line(__file__, drop_option(argv, "--keep")), "rows": rows, "kills_tried": len(tried), "kills_survived": survived,
         "goals": {"survived": len(tried)}, "goals_met": {"survived": survived == len(tried) and not_killed_ok},
         "summary": f"kills survived / tried: {survived} / {len(tried)} ({', '.join(args.stages)})",
         "goal_text": "every kill survived",
