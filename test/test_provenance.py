@@ -92,3 +92,19 @@ def test_edited_texts_redo_targets_and_teacher_for_those_utterances(
     caplog.clear()  # nothing changed: nothing redone
     stage_2(other_teacher, other_mbart)
     assert sum("already done from the same inputs" in m for m in caplog.messages) == 3
+
+
+def test_embed_teacher_after_utterances_were_dropped_embeds_nothing_new(
+        st_dumps: Path, tiny_teacher: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    dump = tmp_path / "train_fr_en"
+    shutil.copytree(st_dumps / "train_fr_en", dump)
+    transcripts = read_kv(dump / "transcript")
+    dropped = min(transcripts)
+    write_kv(dump / "transcript", {u: t for u, t in transcripts.items() if u != dropped})
+    before = dict(kaldiio.load_scp(str(st_dumps / "train_fr_en" / "teacher_embed.scp")))
+    caplog.set_level(logging.INFO)
+    embed_teacher.main(["--dump_dir", str(dump), "--teacher_model", str(tiny_teacher)])
+    after = dict(kaldiio.load_scp(str(dump / "teacher_embed.scp")))
+    assert sorted(after) == sorted(set(transcripts) - {dropped})
+    assert all(np.array_equal(after[u], before[u]) for u in after)
+    assert f"wrote {dump / 'teacher_embed.scp'} ({len(after)} utterances, 0 embedded now)" in caplog.messages

@@ -41,27 +41,27 @@ def load_teacher(name_or_dir: str) -> SentenceTransformer:
     return SentenceTransformer(name_or_dir, device=device)
 
 
-def texts_to_embed(dump_dir: Path, field: str, teacher: dict) -> tuple[dict[str, str], set[str]] | None:
+def texts_to_embed(dump_dir: Path, field: str, teacher_id: dict) -> tuple[dict[str, str], set[str]] | None:
     """The texts of ``dump_dir/field`` and those still to embed (new or changed since the recorded run,
     all of them with another teacher), or None when the embeddings are up to date."""
     texts = read_2columns_text(dump_dir / field)
     record = Provenance(dump_dir, "embed_teacher")
     scp = dump_dir / "teacher_embed.scp"
-    if record.is_current(made_from(dump_dir, field, teacher), scp) and scp.is_file():
+    if record.is_current(made_from(dump_dir, field, teacher_id), scp) and scp.is_file():
         return None
     empty = [utt for utt, text in texts.items() if not text.strip()]
     if empty:
         raise ValueError(f"{dump_dir / field}: empty text for utterance {empty[0]} "
                          f"({len(empty)} in all); stage 1 should have skipped it")
     recorded = record.recorded() or {}
-    if recorded.get("teacher") != teacher or not scp.is_file():
+    if recorded.get("teacher") != teacher_id or not scp.is_file():
         record.utts_file.unlink(missing_ok=True)
     return texts, record.changed_utterances({utt: text_digest(text) for utt, text in texts.items()}, scp)
 
 
-def made_from(dump_dir: Path, field: str, teacher: dict) -> dict:
+def made_from(dump_dir: Path, field: str, teacher_id: dict) -> dict:
     """The fingerprint of a dump dir's teacher embeddings."""
-    return {"texts": file_digest(dump_dir / field), "field": field, "teacher": teacher}
+    return {"texts": file_digest(dump_dir / field), "field": field, "teacher": teacher_id}
 
 
 def write_embeddings(dump_dir: Path, field: str, texts: dict[str, str], redo: set[str], teacher_id: dict,
@@ -72,7 +72,7 @@ def write_embeddings(dump_dir: Path, field: str, texts: dict[str, str], redo: se
     record.clear()
     changed = sorted(redo)
     logging.info("embedding %d texts of %s", len(changed), dump_dir)
-    new = dict(zip(changed, embed_texts(teacher, [texts[u] for u in changed], batch_size)))
+    new = dict(zip(changed, embed_texts(teacher, [texts[u] for u in changed], batch_size))) if changed else {}
     # Absolute ark paths in the scp, so it reads the same from any working directory.
     ark, scp = dump_dir.resolve() / "teacher_embed.ark", dump_dir / "teacher_embed.scp"
     tmp_ark = ark.with_name(f"teacher_embed.{os.getpid()}.tmp.ark")
