@@ -106,8 +106,8 @@ def test_rerun_does_no_work_and_resumes(europarl_st_data: Path, tmp_path: Path, 
     dump(europarl_st_data / "test_fr_en", out)
     assert "already done" in caplog.text
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == mtimes
-    # an interrupted run: no .done, one FLAC missing -> only that one is written again
-    (out / ".done").unlink()
+    # an interrupted run: no record of a finished dump, one FLAC missing -> only that one is written again
+    (out / ".provenance" / "dump_audio.json").unlink()
     flacs = sorted((out / "audio").glob("*.flac"))
     flacs[0].unlink()
     dump(europarl_st_data / "test_fr_en", out)

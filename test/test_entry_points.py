@@ -318,6 +318,42 @@ def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded
     assert mtimes([decoded.nj1 / "hyp"]) == before
 
 
+def test_st_inference_decodes_again_with_other_options(decoded: Decoded, st_dumps: Path, st_exp: Path,
+                                                       tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "decode_st" / "train_multi"
+    shutil.copytree(decoded.nj1, out)
+    argv = ["--model_dir", str(st_exp), "--dump_dir", str(st_dumps / "train_multi"), "--output_dir", str(out),
+            "--config", str(decoded.config)]
+    caplog.set_level(logging.INFO)
+    before = mtimes([out / "hyp"])
+    st_inference.main(argv + ["--beam_size", "3"])  # the config's value: the same decoding
+    assert mtimes([out / "hyp"]) == before
+    st_inference.main(argv + ["--beam_size", "8"])
+    assert f"{out / 'hyp'}: (re)doing (changed: options.beam_size)" in caplog.messages
+    assert mtimes([out / "hyp"]) != before and sorted(read_kv(out / "hyp")) == sorted(read_kv(decoded.nj1 / "hyp"))
+
+
+@pytest.mark.parametrize("stage", ["samu", "st"])
+def test_training_into_an_experiment_of_other_data_stops_in_one_line(
+        stage: str, samu_exp: Path, st_exp: Path, tiny_wav2vec2: Path, tiny_mbart: Path, st_dumps: Path) -> None:
+    """What --train_langs "de" into the experiment of --train_langs "fr de" does: one line, nothing touched."""
+    exp = samu_exp if stage == "samu" else st_exp
+    files = {path: path.stat().st_mtime_ns for path in exp.rglob("*") if path.is_file()}
+    if stage == "samu":
+        argv = samu_argv(exp.parents[1] / "conf" / "train_samu.yaml", st_dumps, exp, tiny_wav2vec2)
+    else:
+        argv = ["--config", str(exp.parents[1] / "conf" / "train_st.yaml"), "--train_dump",
+                str(st_dumps / "train_multi"), "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp),
+                "--encoder_model", str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)]
+    argv[argv.index("--train_dump") + 1] = str(st_dumps / "train_de_en")
+    with pytest.raises(SystemExit) as stopped:
+        (samu_train if stage == "samu" else st_train).main(argv)
+    message = str(stopped.value)
+    assert message.startswith(f"ERROR: {exp} holds an experiment made from other inputs (changed: train_dump.")
+    assert f"pass another --{stage}_exp (--output_dir) or delete {exp}" in message and "\n" not in message
+    assert {path: path.stat().st_mtime_ns for path in exp.rglob("*") if path.is_file()} == files
+
+
 def test_score_writes_a_row_per_direction(decoded: Decoded, st_exp: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture) -> None:
     exp = tmp_path / "st_exp"

@@ -46,8 +46,9 @@ def test_demo_runs_every_stage(demo_run: tuple[Path, subprocess.CompletedProcess
         assert f"Stage {stage}" in result.stdout
     for model in ("wav2vec2", "teacher", "mbart"):
         assert (recipe / "models" / model / "config.json").is_file()
-    assert (recipe / "exp/samu_train_samu/encoder_hf/config.json").is_file()
-    assert "## SAMU retrieval" in (recipe / "exp/samu_train_samu/RESULTS.md").read_text()
+    samu_exp = recipe / f"exp/samu_train_samu_{'.'.join(SRC_LANGS)}"  # the SAMU languages are --src_langs
+    assert (samu_exp / "encoder_hf/config.json").is_file()
+    assert "## SAMU retrieval" in (samu_exp / "RESULTS.md").read_text()
 
 
 def test_demo_decodes_every_test_utterance(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tarfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -292,27 +293,27 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
     assert by_name["samu_train"] == [[
         "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de.es", "--valid_dump",
-        "dump/dev_fr.de.es", "--output_dir", "exp/samu_train_samu", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
+        "dump/dev_fr.de.es", "--output_dir", "exp/samu_train_samu_fr.de.es", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--seed", "3"]]
-    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu", "--teacher_model",
+    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu_fr.de.es", "--teacher_model",
                                      "sentence-transformers/LaBSE", "--dump_dirs", "dump/dev_fr_en",
                                      "dump/dev_de_en", "dump/dev_es_en"]]
     assert by_name["st_train"] == [[
         "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
-        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter", "--encoder_model",
-        "exp/samu_train_samu/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
+        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter_fr.de", "--encoder_model",
+        "exp/samu_train_samu_fr.de.es/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
-    decode = "exp/st_train_st_samu_adapter/decode_st"
+    decode = "exp/st_train_st_samu_adapter_fr.de/decode_st_beam_size10"
     assert by_name["st_inference"] == [[
-        "--model_dir", "exp/st_train_st_samu_adapter", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
+        "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
         "dump/test_es_en", "--output_dir", f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
-    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter", "--decode_dirs",
+    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
                                  "--corpus", "covost2", "--seen_langs", "fr de"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
-    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter/train.log").read_text()
+    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de/train.log").read_text()
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
@@ -365,7 +366,7 @@ def test_covost2_one_to_many_wiring(tmp_path: Path, recorded_calls: tuple[dict[s
     assert st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")] == [
         "dump/test_en_de", "dump/test_en_ja"]
     (score_call,) = by_name["score"]
-    decode = "exp/st_train_st_samu_adapter/decode_st"
+    decode = "exp/st_train_st_samu_adapter_en-de.ja/decode_st"
     assert score_call[score_call.index("--decode_dirs") + 1:][:2] == [f"{decode}/test_en_de", f"{decode}/test_en_ja"]
 
 
@@ -378,6 +379,25 @@ def test_covost2_targets_without_mbart_code_are_refused(targets: str) -> None:
     assert result.stderr == (f"ERROR: --tgt_langs: mBART-50 has no language code for {lacking}, so its decoder "
                              f"cannot be forced to write it; leave {lacking} out of --tgt_langs (targets with a "
                              f"code: {' '.join(sorted(MBART50_CODES))})\n")
+def test_a_second_run_in_the_same_recipe_dir_stops(tmp_path: Path,
+                                                    recorded_calls: tuple[dict[str, str], Path]) -> None:
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    first = subprocess.Popen(["flock", ".st.lock", "sleep", "30"], cwd=recipe)  # a run holding the lock
+    try:
+        for _ in range(100):
+            if subprocess.run(["flock", "-n", ".st.lock", "true"], cwd=recipe).returncode != 0:
+                break
+            time.sleep(0.05)
+        second = run(["./run.sh", "--stage", "2", "--src_langs", "fr", "--train_langs", "fr"], recipe, env)
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 1
+    errors = second.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].endswith(
+        f"ERROR: another run of st.sh is working in {recipe} (it holds .st.lock); wait for it to end")
+    assert not calls_file.exists()  # no stage ran
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:

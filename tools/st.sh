@@ -33,15 +33,16 @@ decode_config=conf/decode_st.yaml
 encoder_model=facebook/wav2vec2-xls-r-300m
 teacher_model=sentence-transformers/LaBSE
 decoder_model=facebook/mbart-large-50-many-to-many-mmt
-samu_exp=""              # default: exp/samu_<samu_config name>
-st_exp=""                # default: exp/st_<st_config name>
+samu_exp=""              # default: exp/samu_<samu_config name>_<samu_tag>
+st_exp=""                # default: exp/st_<st_config name>_<train_tag>
 st_encoder=samu          # stage 4 encoder: samu (= <samu_exp>/encoder_hf), xlsr (= --encoder_model), or a HF dir/id
 samu_args=""             # more options of sst.bin.samu_train (ESPnet trainer options), verbatim
 st_args=""               # more options of sst.bin.st_train, verbatim
 inference_args=""        # more options of sst.bin.st_inference, verbatim
 inference_nj=""          # decoding processes per test set (default: --nj)
 gpu_inference=false      # decode on --ngpu GPUs
-inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: decode config name without "decode_")
+inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: decode config name without
+                         # "decode_", then the --inference_args, e.g. st_beam_size8)
 seen_langs=""            # source languages seen in ST training (scoring tells seen and unseen apart)
 corpus=covost2           # how scoring groups the directions: covost2 (resource groups), europarl_st, none
 baseline_exp=""          # an experiment dir to compare with in RESULTS.md
@@ -68,11 +69,16 @@ samu_train_sets="${samu_train_sets:-${train_sets}}"
 samu_valid_sets="${samu_valid_sets:-${valid_sets}}"
 samu_eval_sets="${samu_eval_sets:-${valid_sets}}"
 samu_tag="${samu_tag:-${train_tag}}"
-samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)}"
-st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)}"
+samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}}"
+st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)_${train_tag}}"
 inference_nj="${inference_nj:-${nj}}"
-inference_tag="${inference_tag:-$(basename "${decode_config}" .yaml)}"
-inference_tag="${inference_tag#decode_}"
+if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
+    inference_tag="$(basename "${decode_config}" .yaml)$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
+    inference_tag="${inference_tag#decode_}"
+fi
+# One run per recipe folder at a time: a second one stops here (the lock goes with this process).
+exec 9> .st.lock
+flock -n 9 || die "another run of $(basename "$0") is working in $(pwd) (it holds .st.lock); wait for it to end"
 # --ngpu GPUs must be there before any work is done (jobs on slurm nodes check on their node).
 if [ "${ngpu}" -gt 0 ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ] && [[ "${train_cmd}" != *"--backend slurm"* ]]; then
     python -c "import sys, torch; sys.exit(torch.cuda.device_count() < ${ngpu})" || \

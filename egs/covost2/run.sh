@@ -79,8 +79,8 @@ Options [default]:
   --encoder_model M          XLS-R the SAMU training starts from (hub id or dir) [${encoder_model}]
   --teacher_model M          sentence-embedding teacher [${teacher_model}]
   --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
-  --samu_exp D, --st_exp D   experiment dirs [exp/samu_<samu config name>, exp/st_<st config name>]
-                             (name them apart when training one config on other languages)
+  --samu_exp D, --st_exp D   experiment dirs [exp/samu_<samu config name>_<samu tag>, exp/st_<st config name>_<train tag>]
+                             (an experiment made from other data or config is never reused)
   --st_encoder E             stage 4 encoder: samu = <samu_exp>/encoder_hf, xlsr = --encoder_model
                              (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
   --samu_args \"...\"          more options of sst.bin.samu_train (ESPnet trainer options), verbatim
@@ -88,7 +88,7 @@ Options [default]:
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 10\"
   --inference_nj N           decoding processes per test set [--nj]
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
-  --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_]
+  --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_, then --inference_args]
   --baseline_exp D           experiment dir RESULTS.md compares with
   --covost2 D                CoVoST-2 TSVs (db.sh COVOST2) [${covost2}]
   --commonvoice D            Common Voice 4 or any later release (db.sh COMMONVOICE) [${commonvoice}]

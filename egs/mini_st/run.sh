@@ -31,7 +31,7 @@ Stages (--stage N --stop_stage M):
   1      corpus -> Kaldi-style data dirs (wav.scp, text.<lang>, utt2spk, utt2lang)  data/<set>/
   2      feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher    dump/
          embeddings; target tokenisation
-  3      SAMU distillation (on the transcripts of every --samu_langs language)      exp/samu_train_samu/
+  3      SAMU distillation (on the transcripts of every --samu_langs language)      exp/samu_train_samu_<langs>/
   4      adapter ST training, once per --encoders entry                            exp/st_<encoder>_adapter/
   5      decoding (batched beam search)                                            exp/st_*/decode_st/
   6      scoring; prints the encoders side by side                                 exp/st_*/RESULTS.md,

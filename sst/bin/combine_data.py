@@ -6,7 +6,8 @@ Every per-utterance ``key value`` file that all inputs have (wav.scp, utt2num_sa
 transcript, translation, utt2lang, utt2tgt_lang, utt2spk, teacher_embed.scp, text_int, ...) is
 concatenated and sorted; files only some inputs have are left out (and logged). An utterance id in
 two inputs is an error. Paths in wav.scp / *.scp are copied as they are, so inputs should use
-absolute paths (dump_audio writes absolute paths).
+absolute paths (dump_audio writes absolute paths). The combination is redone when any input file or
+what an input was made from (its provenance records) changed.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from sst.data.datadir import (DataDirError, fingerprint, is_done, mark_done, per_utterance_files, read_kv,
-                              validate_dump_dir, write_kv)
+from sst.data.datadir import DataDirError, per_utterance_files, read_kv, validate_dump_dir, write_kv
+from sst.data.provenance import Provenance, dump_fingerprint
 
 
 def combine(inputs: list[Path], output_dir: Path) -> list[str]:
@@ -61,13 +62,13 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.output_dir.resolve() in {p.resolve() for p in args.inputs}:
         raise ValueError(f"--output_dir {args.output_dir} is also an input")
-    files = [p / name for p in args.inputs if p.is_dir() for name in per_utterance_files(p)]
-    digest = fingerprint(files=files, inputs=[str(p.resolve()) for p in args.inputs])
-    if is_done(args.output_dir, digest):
-        logging.info("%s: already done (inputs unchanged), nothing to do", args.output_dir)
+    made_from = {str(p.resolve()): dump_fingerprint(p, per_utterance_files(p)) for p in args.inputs if p.is_dir()}
+    record = Provenance(args.output_dir, "combine_data")
+    if record.is_current(made_from, args.output_dir):
         return
+    record.clear()
     names = combine(args.inputs, args.output_dir)
-    mark_done(args.output_dir, digest)
+    record.save(made_from)
     logging.info("wrote %s: %s from %d dump dirs (%d utterances)", args.output_dir, " ".join(names),
                  len(args.inputs), len(read_kv(args.output_dir / "wav.scp")))
 

@@ -10,8 +10,8 @@ process, which saves the start-up of one process per set.
 Writes ``<output_dir>/audio/<utt>.flac`` and, for the kept utterances, wav.scp, utt2num_samples,
 speech_shape, transcript, translation, utt2lang, utt2tgt_lang, utt2spk, plus dump_report.txt (kept
 and skipped counts by reason). Each recording is decoded once, in one of ``--nj`` processes. A run
-with the same data dir and settings as a finished one does nothing; an interrupted one reuses the
-FLAC files it already wrote.
+with the same data dir and settings as a finished one does nothing (sst.data.provenance); an
+interrupted or changed one reuses the FLAC files whose audio, segment and settings are unchanged.
 """
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ import yaml
 from tqdm import tqdm
 
 from sst.data.audio import DumpConfig, RecordingTask, dump_recording
-from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, fingerprint, is_done, mark_done,
-                              validate_data_dir, validate_dump_dir, write_kv)
+from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir,
+                              validate_dump_dir, write_kv)
+from sst.data.provenance import Provenance, file_digest, text_digest
 
 FORMAT_VERSION = 1
 
@@ -94,17 +95,39 @@ def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str |
     return results
 
 
+def utterance_sources(data: DataDir, config: DumpConfig) -> dict[str, str]:
+    """utt -> digest of what its FLAC is made from: the audio entry (with the file's size and mtime),
+    the segment times and the dump settings."""
+    stats: dict[str, tuple[int, int] | None] = {}
+    for rec, entry in data.wav_scp.items():
+        path = Path(entry)
+        stats[rec] = (path.stat().st_size, path.stat().st_mtime_ns) if path.is_file() else None
+    sources = {}
+    for utt in data.utts:
+        seg = data.segments[utt] if data.segments is not None else None
+        rec = seg.recording if seg is not None else utt
+        times = (seg.start, seg.end) if seg is not None else None
+        sources[utt] = text_digest(data.wav_scp[rec], stats[rec], times, dataclasses.asdict(config), FORMAT_VERSION)
+    return sources
+
+
 def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
-    """Dump one data dir into ``out`` unless a finished dump with the same inputs and settings is there."""
+    """Dump one data dir into ``out``, redoing only the utterances whose audio, segment or settings changed."""
     data = validate_data_dir(data_dir)
     inputs = sorted(p for p in data_dir.iterdir() if p.is_file() and not p.name.startswith(".")
                     and p.name != "skip_report.txt")
-    digest = fingerprint(contents=inputs, version=FORMAT_VERSION, **dataclasses.asdict(config))
-    if is_done(out, digest) and (out / "wav.scp").is_file():
-        logging.info("%s: already done (same data dir and settings), nothing to do", out)
+    sources = utterance_sources(data, config)
+    made_from = {"data_dir": {p.name: file_digest(p) for p in inputs}, "settings": dataclasses.asdict(config),
+                 "audio": text_digest(sorted(sources.items())), "version": FORMAT_VERSION}
+    record = Provenance(out, "dump_audio")
+    if record.is_current(made_from, out) and (out / "wav.scp").is_file():
         return
+    record.clear()
     audio_dir = (out / "audio").resolve()
     audio_dir.mkdir(parents=True, exist_ok=True)
+    for utt in record.changed_utterances(sources, out):
+        (audio_dir / f"{utt}.flac").unlink(missing_ok=True)
+    record.save_utterances(sources)
     tasks = recording_tasks(data, audio_dir, config)
     logging.info("dumping %d utterances of %d recordings from %s with %s, nj=%d",
                  len(data.utts), len(tasks), data_dir, config, nj)
@@ -133,7 +156,7 @@ def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
     if not kept:
         raise empty_set_error(out, out / "dump_report.txt")
     validate_dump_dir(out, DUMP_FILES)
-    mark_done(out, digest)
+    record.save(made_from)
     logging.info("wrote %s (%d utterances)", out, len(kept))
 
 

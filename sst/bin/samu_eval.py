@@ -7,7 +7,7 @@ For every dump dir, the utterances' SAMU embeddings retrieve (and are retrieved 
 embeddings of their transcripts, and of their translations (cross-lingual retrieval, as in the
 SAMU-XLS-R paper). With several dump dirs, a last row pools the transcripts of all of them, so each
 utterance must find its own sentence among texts of every language. The figures also go to
-``<model_dir>/retrieval.json``; a re-run with the same checkpoint and sets does nothing.
+``<model_dir>/retrieval.json``; a re-run with the same checkpoint, teacher and sets does nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from sst.bin.embed_teacher import embed_texts, load_teacher
 from sst.data.audio import padded_batches
+from sst.data.provenance import Provenance, dump_fingerprint, file_digest, model_fingerprint
 from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
 from sst.models.samu import SamuModel
 from sst.tasks.launch import best_checkpoint, trained_state
@@ -104,11 +105,12 @@ def main(argv: list[str] | None = None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     report = args.model_dir / "retrieval.json"
     checkpoint = best_checkpoint(args.model_dir)
-    wanted = {"checkpoint": str(checkpoint), "checkpoint_mtime_ns": checkpoint.stat().st_mtime_ns,
-              "teacher_model": args.teacher_model,
+    wanted = {"checkpoint": str(checkpoint), "teacher_model": args.teacher_model,
               "dump_dirs": [str(d) for d in args.dump_dirs]}
-    if report.is_file() and {k: v for k, v in json.loads(report.read_text()).items() if k in wanted} == wanted:
-        logging.info("%s is up to date, nothing to do", report)
+    made_from = {"checkpoint": file_digest(checkpoint), "teacher": model_fingerprint(args.teacher_model),
+                 "dumps": [dump_fingerprint(d, ("wav.scp", "transcript", "translation")) for d in args.dump_dirs]}
+    record = Provenance(args.model_dir, "samu_eval")
+    if record.is_current(made_from, report) and report.is_file():
         return
     model, _ = load_samu(args.model_dir, device)
     teacher = load_teacher(args.teacher_model)
@@ -117,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     section = write_retrieval_section(args.model_dir / "RESULTS.md", results, heading=HEADING, command=command)
     report.write_text(json.dumps({**wanted, "results": {name: r.to_dict() for name, r in results.items()}},
                                  indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    record.save(made_from)
     print(section)
 
 

@@ -6,6 +6,7 @@
 
 Any option not listed here is passed to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
 The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``Wav2Vec2Model.from_pretrained``.
+An experiment dir made from other data, config, trainer options or initial encoder stops with one line.
 """
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import kaldiio
 import yaml
 
 from sst.models.pretrained import load_feature_extractor
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process, run_espnet,
-                              trained_state)
+from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
+                              experiment_fingerprint, is_main_process, run_espnet, trained_state)
 from sst.tasks.samu import SamuTask
 
 
@@ -56,6 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    data_files = ("wav.scp", "teacher_embed.scp", "speech_shape")
+    claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model},
+                                                             passthrough), "--samu_exp (--output_dir)")
     export_dir = args.export_dir or args.output_dir / "encoder_hf"
     if (export_dir / "sst_export.txt").exists():
         logging.info("%s already exported; delete it to train again", export_dir)

@@ -7,7 +7,8 @@
 Writes ``hyp`` (detokenised), ``ref``, ``utt2lang`` and ``utt2tgt_lang`` into each output dir for
 scoring. The utterances of all the dump dirs still to decode are pooled, sorted by length and decoded
 ``batch_size`` at a time; ``--nj`` splits them over processes (one GPU each with ``--ngpu``), each
-loading the model once. Output dirs that already hold every hypothesis are skipped.
+loading the model once. An output dir is skipped when it was made from the same packed model, decoding
+options and dump (sst.data.provenance), and decoded again when any of them changed.
 """
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ from tqdm import tqdm
 
 from sst.data.audio import padded_batches
 from sst.data.langs import mbart_code
-from sst.models.packing import load_packed
+from sst.data.provenance import Provenance, dump_fingerprint, model_fingerprint
+from sst.models.packing import PACKED, load_packed
 from sst.models.pretrained import language_token_id
 
 DECODE_DEFAULTS = {"beam_size": 5, "length_penalty": 1.0, "max_length": 200, "max_len_ratio": 0.0,
                    "batch_size": 16}
+# The dump files a decode dir is made from (with the dump's provenance records).
+DECODE_INPUTS = ("wav.scp", "utt2tgt_lang", "translation", "utt2lang")
 # (index of the dump dir, utterance id): utterance ids need not be unique across dump dirs
 Key = tuple[int, str]
 
@@ -105,12 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     wavs: dict[Key, str] = {}
     tgt_langs: dict[Key, str] = {}
     pending = []
+    model = model_fingerprint(args.model_dir / PACKED)
+    made_from = {index: {"model": model, "options": options, "dump": dump_fingerprint(dump_dir, DECODE_INPUTS)}
+                 for index, dump_dir in enumerate(args.dump_dir)}
     for index, (dump_dir, output_dir) in enumerate(zip(args.dump_dir, args.output_dir)):
         set_wavs = read_2columns_text(dump_dir / "wav.scp")
         hyp_file = output_dir / "hyp"
-        if hyp_file.exists() and set(read_2columns_text(hyp_file)) == set(set_wavs):
-            logging.info("%s already holds every hypothesis, nothing to do", hyp_file)
+        if Provenance(output_dir, "st_inference").is_current(made_from[index], hyp_file) and hyp_file.exists():
             continue
+        Provenance(output_dir, "st_inference").clear()
         pending.append(index)
         wavs.update({(index, utt): path for utt, path in set_wavs.items()})
         tgt_langs.update({(index, utt): lang for utt, lang in read_2columns_text(dump_dir / "utt2tgt_lang").items()})
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
             write_sorted(output_dir / name, read_2columns_text(dump_dir / name))
         set_hypotheses = {utt: hyp for (i, utt), hyp in hypotheses.items() if i == index}
         write_sorted(output_dir / "hyp", set_hypotheses)
+        Provenance(output_dir, "st_inference").save(made_from[index])
         logging.info("wrote %s (%d hypotheses)", output_dir / "hyp", len(set_hypotheses))
 
 

@@ -5,7 +5,9 @@
         --encoder_model exp/samu/encoder_hf --decoder_model facebook/mbart-large-50-many-to-many-mmt
 
 Any option not listed here goes to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
-The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``.
+The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``. An experiment
+dir made from other data, config, trainer options or initial models is never reused: that stops with
+one line (see sst.tasks.launch.claim_experiment).
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ import argparse
 import logging
 
 from sst.models.packing import PACKED, pack
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, espnet_command, is_main_process,
-                              run_espnet)
+from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
+                              experiment_fingerprint, is_main_process, run_espnet)
 from sst.tasks.st import STTask
 
 
@@ -26,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
+    data_files = ("wav.scp", "text_int", "speech_shape", "text_shape")
+    claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model,
+                     "decoder_model": args.decoder_model}, passthrough), "--st_exp (--output_dir)")
     if (args.output_dir / PACKED / "model.pth").exists():
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
         return

@@ -2,7 +2,8 @@
 
 The target language of every utterance comes from ``utt2tgt_lang``, so one training set can mix
 directions. Writes ``text_int`` and ``text_shape`` into each dump dir for ESPnet's iterators; several
-dump dirs share one tokenizer load, and dirs already tokenised are skipped.
+dump dirs share one tokenizer load. A dir is tokenised again when its translations, target languages or
+the tokenizer changed since (sst.data.provenance); otherwise it is skipped.
 
     python -m sst.bin.tokenize_targets --dump_dirs dump/train_fr_en dump/dev_fr_en \
         --decoder_model facebook/mbart-large-50-many-to-many-mmt
@@ -16,7 +17,9 @@ from pathlib import Path
 from espnet2.fileio.read_text import read_2columns_text
 from transformers import PreTrainedTokenizerBase
 
+from sst.data.datadir import write_kv
 from sst.data.langs import mbart_code
+from sst.data.provenance import Provenance, file_digest, model_fingerprint
 from sst.models.pretrained import language_token_id, load_tokenizer
 
 
@@ -26,13 +29,9 @@ def target_ids(tokenizer: PreTrainedTokenizerBase, text: str, lang: str) -> list
     return [language_token_id(tokenizer, mbart_code(lang)), *pieces, tokenizer.eos_token_id]
 
 
-def is_tokenized(dump_dir: Path) -> bool:
-    """True when ``text_int`` already holds every translation of the dump dir."""
-    text_int = dump_dir / "text_int"
-    if text_int.exists() and set(read_2columns_text(text_int)) == set(read_2columns_text(dump_dir / "translation")):
-        logging.info("%s: targets already tokenised, nothing to do", text_int)
-        return True
-    return False
+def made_from(dump_dir: Path, tokenizer: dict) -> dict:
+    """The fingerprint of a dump dir's targets: its translations, their target languages, the tokenizer."""
+    return {name: file_digest(dump_dir / name) for name in ("translation", "utt2tgt_lang")} | {"tokenizer": tokenizer}
 
 
 def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> None:
@@ -44,18 +43,16 @@ def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> Non
     if missing:
         raise ValueError(f"{dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
                          f"({len(missing)} in all)")
-    lines, shapes = [], []
+    lines, shapes = {}, {}
     for utt in sorted(translations):
         try:
             ids = target_ids(tokenizer, translations[utt], tgt_langs[utt])
         except ValueError as error:
             raise ValueError(f"{dump_dir}: utterance {utt}: {error}") from error
-        lines.append(f"{utt} {' '.join(map(str, ids))}\n")
-        shapes.append(f"{utt} {len(ids)}\n")
-    text_int.write_text("".join(lines), encoding="utf-8")
-    shape.write_text("".join(shapes), encoding="utf-8")
-    logging.info("wrote %s: %d utterances, %d target tokens", text_int, len(lines),
-                 sum(int(s.split()[1]) for s in shapes))
+        lines[utt], shapes[utt] = " ".join(map(str, ids)), str(len(ids))
+    write_kv(text_int, lines)
+    write_kv(shape, shapes)
+    logging.info("wrote %s: %d utterances, %d target tokens", text_int, len(lines), sum(map(int, shapes.values())))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,12 +63,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    pending = [dump_dir for dump_dir in args.dump_dirs if not is_tokenized(dump_dir)]
+    tokenizer_id = model_fingerprint(args.decoder_model)
+    pending = [dump_dir for dump_dir in args.dump_dirs
+               if not Provenance(dump_dir, "tokenize_targets").is_current(made_from(dump_dir, tokenizer_id),
+                                                                          dump_dir / "text_int")]
     if not pending:
         return
     tokenizer = load_tokenizer(args.decoder_model)
     for dump_dir in pending:
+        record = Provenance(dump_dir, "tokenize_targets")
+        record.clear()
         tokenize_dump_dir(dump_dir, tokenizer)
+        record.save(made_from(dump_dir, tokenizer_id))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Audio for stage 2: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, FLAC dumps."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Hashable, Iterator
@@ -79,7 +80,7 @@ def load_resampled(path: str | Path, sample_rate: int) -> np.ndarray:
 def write_flac(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM FLAC atomically (temp file + rename), so a crash leaves no half file."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
     tmp.replace(path)
 

@@ -43,7 +43,7 @@ def clean_text(text: str) -> str:
 def write_kv(path: Path, mapping: Mapping[str, str]) -> None:
     """Write ``key value`` lines sorted by key (byte order), atomically (temp file + rename)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8", newline="\n") as f:
         for key in sorted(mapping):
             value = str(mapping[key])

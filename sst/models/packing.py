@@ -5,6 +5,7 @@ weights, so decoding and ``sst.bin.translate`` need neither the hub nor the orig
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def pack(exp_dir: Path, checkpoint: Path) -> Path:
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     model_conf = config["model_conf"]
     out = exp_dir / PACKED
-    tmp = exp_dir / f"{PACKED}.tmp"
+    tmp = exp_dir / f"{PACKED}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)

@@ -8,11 +8,18 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
+import yaml
 
+from sst.data.provenance import Provenance, describe, dump_fingerprint, file_digest, model_fingerprint
 from sst.tasks.base import ModelConfTask
 
 # The averaged n-best checkpoint ESPnet writes at the end of training, then its single best one.
 CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "valid.acc.best.pth")
+# Trainer options that say where and how fast to train, not what is learnt: an experiment may resume
+# with other values.
+RESOURCE_OPTIONS = ("--ngpu", "--multiprocessing_distributed", "--num_workers", "--dist_backend",
+                    "--dist_launcher", "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank",
+                    "--use_tensorboard", "--log_interval")
 
 
 def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +59,48 @@ def require_gpus(cmd: Sequence[str]) -> None:
         where = " to train on the CPU" if available == 0 else ""
         raise ValueError(f"--ngpu {ngpu}, but this machine has {available} CUDA GPU(s); "
                          f"run with --ngpu {available}{where}")
+
+
+def result_options(passthrough: Sequence[str]) -> list[str]:
+    """The trainer options of ``passthrough`` that change the result (RESOURCE_OPTIONS left out)."""
+    kept, skip_value = [], False
+    for token in passthrough:
+        if skip_value and not token.startswith("--"):
+            skip_value = False
+            continue
+        skip_value = False
+        if token.split("=", 1)[0] in RESOURCE_OPTIONS:
+            skip_value = "=" not in token
+            continue
+        kept.append(token)
+    return kept
+
+
+def experiment_fingerprint(args: argparse.Namespace, data_files: Sequence[str], models: dict[str, str | None],
+                           passthrough: Sequence[str]) -> dict:
+    """What an experiment is made from: the training config, the train/valid dump files ``data_files``
+    (with the dumps' provenance), the initial models (an option, else the config's model_conf) and the
+    trainer options that change the result."""
+    model_conf = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model_conf") or {}
+    initial = {key: value or model_conf.get(key) for key, value in models.items()}
+    return {"config": file_digest(args.config), "train_dump": dump_fingerprint(args.train_dump, data_files),
+            "valid_dump": dump_fingerprint(args.valid_dump, data_files),
+            "initial_models": {key: model_fingerprint(value) for key, value in initial.items() if value},
+            "trainer_options": result_options(passthrough)}
+
+
+def claim_experiment(exp_dir: Path, made_from: dict, option: str) -> None:
+    """Record what the experiment in ``exp_dir`` is made from; when it already holds one made from
+    anything else, stop with one line naming ``option`` and leave it untouched."""
+    record = Provenance(exp_dir, "train")
+    changed = record.changes(made_from)
+    if changed is None and any((exp_dir / name).exists() for name in ("config.yaml", "checkpoint.pth")):
+        changed = ["nothing recorded"]
+    if changed:
+        raise SystemExit(f"ERROR: {exp_dir} holds an experiment made from other inputs (changed: {describe(changed)}); "
+                         f"pass another {option} or delete {exp_dir}")
+    if changed is None:
+        record.save(made_from)
 
 
 def run_espnet(task: type[ModelConfTask], cmd: list[str]) -> None:

@@ -37,6 +37,7 @@ run decoding bench_decoding.py --threads "${threads}"
 run dump bench_dump.py
 run gpu bench_gpu.py
 run bad_inputs bench_bad_inputs.py
+run faults bench_faults.py
 
 "${python}" "${bench_dir}/make_report.py" --results "${results}" --out_dir "${bench_dir}" --threads "${threads}" \
     --elapsed_s $((SECONDS - start)) --load_at_start "${load_at_start}"
