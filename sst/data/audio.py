@@ -1,10 +1,11 @@
-"""Audio for stage 2: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, FLAC dumps."""
+"""Audio: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, stage-2 dumps (FLAC
+files or Kaldi archives), and the length-sorted batches that inference reads them in."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 import io
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO, Callable, Hashable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import av
