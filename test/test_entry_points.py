@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import signal
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,17 +346,20 @@ def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded
     assert mtimes([decoded.nj1 / "hyp"]) == before
 
 
-def _decode_then_die_after_first_batch(argv: list[str]) -> None:
-    """A decoding job SIGKILLed right after the first batch's hypotheses reached the disk."""
-    fsync = os.fsync
-
-    def fsync_then_die(fd: int) -> None:
-        fsync(fd)
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("job0.txt"):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    os.fsync = fsync_then_die
-    st_inference.main(argv)
+# A decoding process SIGKILLed right after the first batch's hypotheses reached the disk.
+DIE_AFTER_FIRST_BATCH = """
+import os, signal, sys
+import torch
+from sst.bin import st_inference
+fsync = os.fsync
+def fsync_then_die(fd):
+    fsync(fd)
+    if os.readlink(f"/proc/self/fd/{fd}").endswith("job0.txt"):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.fsync = fsync_then_die
+torch.set_num_threads(1)
+st_inference.main(sys.argv[1:])
+"""
 
 
 def test_st_inference_killed_midway_resumes_with_only_the_missing_utterances(
@@ -363,10 +367,9 @@ def test_st_inference_killed_midway_resumes_with_only_the_missing_utterances(
         caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "decode_st" / "train_multi"
     argv = decode_argv(text_exp, st_dumps / "train_multi", out, decoded.config)
-    job = multiprocessing.get_context("fork").Process(target=_decode_then_die_after_first_batch, args=(argv,))
-    job.start()
-    job.join()
-    assert job.exitcode == -signal.SIGKILL
+    env = {**os.environ, "PYTHONPATH": str(Path(st_inference.__file__).parents[2])}
+    job = subprocess.run([sys.executable, "-c", DIE_AFTER_FIRST_BATCH, *argv], env=env, capture_output=True, text=True)
+    assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
     assert not (out / "hyp").exists()
     partial = (out / "partial" / "job0.txt").read_text(encoding="utf-8").splitlines()
     assert len(partial) == 2  # batch_size 2: the first batch, the two longest utterances
