@@ -11,7 +11,7 @@ import soundfile as sf
 
 from corpora import COVOST2_EXPECTED, EUROPARL_ST_EXPECTED, write_dump_config, write_mp3
 from sst.bin import combine_data, dump_audio
-from sst.data.audio import AudioDecodeError, load_audio
+from sst.data.audio import AudioDecodeError, load_audio, read_dumped, speech_loader_type
 from sst.data.datadir import DataDirError, read_kv, read_report, validate_dump_dir, write_data_dir, write_kv
 
 
@@ -95,6 +95,45 @@ def test_nj2_same_as_nj1(dumps: Path, covost2_data: Path, europarl_st_data: Path
             str(reference.resolve()), str(out.resolve()))
         for flac in (reference / "audio").glob("*.flac"):
             assert np.array_equal(sf.read(flac)[0], sf.read(out / "audio" / flac.name)[0])
+
+
+@pytest.mark.parametrize("corpus, data_fixture", [("covost", "covost2_data"), ("europarl", "europarl_st_data")])
+def test_kaldi_archive_dump_holds_the_same_audio(dumps: Path, corpus: str, data_fixture: str, tmp_path: Path,
+                                                  request: pytest.FixtureRequest) -> None:
+    from espnet2.train.dataset import ESPnetDataset
+
+    data = request.getfixturevalue(data_fixture) / "train_fr_en"
+    reference, out = dumps / corpus / "train_fr_en", tmp_path / "train_fr_en"
+    config = write_dump_config(tmp_path / "dump.yaml")
+    config.write_text(config.read_text() + "audio_format: flac.ark\n")
+    dump_audio.main(["--data_dir", str(data), "--output_dir", str(out), "--config", str(config), "--nj", "2"])
+    for name in ("utt2num_samples", "speech_shape", "transcript", "translation", "dump_report.txt"):
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert not list((out / "audio").glob("*.flac"))
+    assert sorted(p.name for p in (out / "audio").iterdir()) == ["audio.00000.ark", "audio.00000.tsv"]
+    entries, flacs = read_kv(out / "wav.scp"), read_kv(reference / "wav.scp")
+    assert sorted(entries) == sorted(flacs)
+    assert all(entry.startswith(f"{(out / 'audio' / 'audio.00000.ark').resolve()}:") for entry in entries.values())
+    assert speech_loader_type(out) == "kaldi_ark" and speech_loader_type(reference) == "sound"
+    # what stage 5 / samu_eval read, and what ESPnet's training loader reads: the FLAC dump's samples
+    espnet = ESPnetDataset([(str(out / "wav.scp"), "speech", "kaldi_ark")])
+    for utt, flac in flacs.items():
+        samples = sf.read(flac, dtype="float32")[0]
+        assert np.array_equal(read_dumped(entries[utt]), samples), utt
+        assert np.array_equal(espnet[utt][1]["speech"], samples), utt
+    # a rerun reuses finished archives; an archive without its index is written again
+    (out / ".done").unlink()
+    ark = out / "audio" / "audio.00000.ark"
+    before = ark.stat().st_mtime_ns
+    dump_audio.main(["--data_dir", str(data), "--output_dir", str(out), "--config", str(config)])
+    assert ark.stat().st_mtime_ns == before
+    (out / ".done").unlink()
+    (out / "audio" / "audio.00000.tsv").unlink()
+    dump_audio.main(["--data_dir", str(data), "--output_dir", str(out), "--config", str(config)])
+    rewritten = read_kv(out / "wav.scp")  # in the order the recordings were cut: offsets may differ
+    assert ark.stat().st_mtime_ns != before and sorted(rewritten) == sorted(entries)
+    assert all(np.array_equal(read_dumped(rewritten[utt]), sf.read(flac, dtype="float32")[0])
+               for utt, flac in flacs.items())
 
 
 def test_rerun_does_no_work_and_resumes(europarl_st_data: Path, tmp_path: Path, caplog) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,9 @@ from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2M
 from corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.data.datadir import read_kv, write_kv
-from sst.models.packing import load_packed
+from sst.models.packing import PACKED, load_packed
+from sst.models.pretrained import load_tokenizer
+from sst.models.speech_translation import SpeechTranslationModel
 from sst.tasks.launch import best_checkpoint
 from sst.tasks.samu import SamuTask
 
@@ -243,7 +249,7 @@ def test_samu_eval_writes_retrieval_results_once(samu_exp: Path, tiny_teacher: P
 
 @dataclass
 class Decoded:
-    """Stage 5 of st_exp on train_multi: one decode dir per number of jobs, and the decoding config."""
+    """Stage 5 of text_exp on train_multi: one decode dir per number of jobs, and the decoding config."""
 
     config: Path
     nj1: Path
@@ -264,16 +270,39 @@ def st_exp(samu_exp: Path, tiny_mbart: Path, st_dumps: Path, tmp_path_factory: p
 
 
 @pytest.fixture(scope="module")
-def decoded(st_exp: Path, st_dumps: Path) -> Decoded:
-    """sst.bin.st_inference of st_exp on train_multi with --nj 1 and --nj 2 (read-only)."""
-    config = st_exp.parents[1] / "conf" / "decode_st.yaml"
+def text_exp(st_exp: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """st_exp's packed model with an LM-head bias that bars ``</s>`` and every special token (read-only).
+
+    Three epochs on five sine tones teach the tiny model little more than to stop at once, so its own
+    hypotheses are empty; barred from stopping, it writes ``max_length`` word pieces of beam search
+    over its trained weights: text that the decoding tests can compare (on these tones it barely
+    depends on the audio).
+    """
+    exp = tmp_path_factory.mktemp("st_text") / "exp" / "st_text"
+    shutil.copytree(st_exp / PACKED, exp / PACKED)
+    weights = exp / PACKED / "model.pth"
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    state["mbart.final_logits_bias"][:, load_tokenizer(str(exp / PACKED / "decoder")).all_special_ids] = -1e4
+    torch.save(state, weights)
+    return exp
+
+
+def decode_argv(exp: Path, dump: Path, output_dir: Path, config: Path, *more: str) -> list[str]:
+    return ["--model_dir", str(exp), "--dump_dir", str(dump), "--output_dir", str(output_dir),
+            "--config", str(config), *more]
+
+
+@pytest.fixture(scope="module")
+def decoded(text_exp: Path, st_dumps: Path) -> Decoded:
+    """sst.bin.st_inference of text_exp on train_multi with --nj 1 and --nj 2 (read-only)."""
+    config = text_exp.parents[1] / "conf" / "decode_st.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(DECODE_YAML, encoding="utf-8")
     dirs = {}
     for nj in (1, 2):
-        dirs[nj] = st_exp / f"decode_st_nj{nj}" / "train_multi"
+        dirs[nj] = text_exp / f"decode_st_nj{nj}" / "train_multi"
         with one_thread():  # --nj 1 decodes in this process and sets its thread count
-            st_inference.main(["--model_dir", str(st_exp), "--dump_dir", str(st_dumps / "train_multi"),
-                               "--output_dir", str(dirs[nj]), "--config", str(config), "--nj", str(nj)])
+            st_inference.main(decode_argv(text_exp, st_dumps / "train_multi", dirs[nj], config, "--nj", str(nj)))
     return Decoded(config, dirs[1], dirs[2])
 
 
@@ -301,28 +330,27 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
 
 
 def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded, st_dumps: Path,
-                                                                st_exp: Path) -> None:
+                                                                text_exp: Path) -> None:
     dump = st_dumps / "train_multi"
     hyp1, hyp2 = read_kv(decoded.nj1 / "hyp"), read_kv(decoded.nj2 / "hyp")
     assert sorted(hyp1) == sorted(read_kv(dump / "wav.scp")) and len(hyp1) == 5
-    # Note: two epochs on five sine tones with the barely trained tiny mBART only teach the model to
-    # repeat the language token, which detokenisation drops, so the hypotheses may be empty strings.
+    assert all(len(hyp) >= 8 for hyp in hyp1.values()), hyp1  # real text, not empty strings
     assert hyp1 == hyp2
+    assert not (decoded.nj1 / "partial").exists() and not (decoded.nj2 / "partial").exists()
     assert (decoded.nj1 / "hyp").read_text(encoding="utf-8") == (decoded.nj2 / "hyp").read_text(encoding="utf-8")
     for name, source in (("ref", "translation"), ("utt2lang", "utt2lang"), ("utt2tgt_lang", "utt2tgt_lang")):
         assert read_kv(decoded.nj1 / name) == read_kv(dump / source), name
 
     before = mtimes([decoded.nj1 / "hyp"])
-    st_inference.main(["--model_dir", str(st_exp), "--dump_dir", str(dump), "--output_dir", str(decoded.nj1),
-                       "--config", str(decoded.config)])
+    st_inference.main(decode_argv(text_exp, dump, decoded.nj1, decoded.config))
     assert mtimes([decoded.nj1 / "hyp"]) == before
 
 
-def test_st_inference_decodes_again_with_other_options(decoded: Decoded, st_dumps: Path, st_exp: Path,
+def test_st_inference_decodes_again_with_other_options(decoded: Decoded, st_dumps: Path, text_exp: Path,
                                                        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "decode_st" / "train_multi"
     shutil.copytree(decoded.nj1, out)
-    argv = ["--model_dir", str(st_exp), "--dump_dir", str(st_dumps / "train_multi"), "--output_dir", str(out),
+    argv = ["--model_dir", str(text_exp), "--dump_dir", str(st_dumps / "train_multi"), "--output_dir", str(out),
             "--config", str(decoded.config)]
     caplog.set_level(logging.INFO)
     before = mtimes([out / "hyp"])
@@ -354,6 +382,50 @@ def test_training_into_an_experiment_of_other_data_stops_in_one_line(
     assert {path: path.stat().st_mtime_ns for path in exp.rglob("*") if path.is_file()} == files
 
 
+# A decoding process SIGKILLed right after the first batch's hypotheses reached the disk.
+DIE_AFTER_FIRST_BATCH = """
+import os, signal, sys
+import torch
+from sst.bin import st_inference
+fsync = os.fsync
+def fsync_then_die(fd):
+    fsync(fd)
+    if os.readlink(f"/proc/self/fd/{fd}").endswith("job0.txt"):
+        os.kill(os.getpid(), signal.SIGKILL)
+os.fsync = fsync_then_die
+torch.set_num_threads(1)
+st_inference.main(sys.argv[1:])
+"""
+
+
+def test_st_inference_killed_midway_resumes_with_only_the_missing_utterances(
+        decoded: Decoded, text_exp: Path, st_dumps: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "decode_st" / "train_multi"
+    argv = decode_argv(text_exp, st_dumps / "train_multi", out, decoded.config)
+    env = {**os.environ, "PYTHONPATH": str(Path(st_inference.__file__).parents[2])}
+    job = subprocess.run([sys.executable, "-c", DIE_AFTER_FIRST_BATCH, *argv], env=env, capture_output=True, text=True)
+    assert job.returncode == -signal.SIGKILL, job.stderr[-2000:]
+    assert not (out / "hyp").exists()
+    partial = (out / "partial" / "job0.txt").read_text(encoding="utf-8").splitlines()
+    assert len(partial) == 2  # batch_size 2: the first batch, the two longest utterances
+
+    rows = []
+    translate_batch = SpeechTranslationModel.translate
+
+    def counting(model, speech, *args, **kwargs):
+        rows.append(speech.shape[0])
+        return translate_batch(model, speech, *args, **kwargs)
+
+    monkeypatch.setattr(SpeechTranslationModel, "translate", counting)
+    caplog.set_level(logging.INFO)
+    st_inference.main(argv)
+    assert sum(rows) == 3  # only what the killed run had not written
+    assert any(message.startswith("decoding 3 utterances (2 already decoded)") for message in caplog.messages)
+    assert (out / "hyp").read_text(encoding="utf-8") == (decoded.nj1 / "hyp").read_text(encoding="utf-8")
+    assert not (out / "partial").exists()
+
+
 def test_score_writes_a_row_per_direction(decoded: Decoded, st_exp: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture) -> None:
     exp = tmp_path / "st_exp"
@@ -373,7 +445,7 @@ def test_score_writes_a_row_per_direction(decoded: Decoded, st_exp: Path, tmp_pa
         assert results["directions"][f"{src}-en"]["BLEU"] == pytest.approx(bleu)
 
 
-def test_translate_files_match_stage5(decoded: Decoded, st_exp: Path, st_dumps: Path,
+def test_translate_files_match_stage5(decoded: Decoded, text_exp: Path, st_dumps: Path,
                                       covost2_corpus: Covost2Corpus, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     wavs = read_kv(st_dumps / "train_multi" / "wav.scp")
@@ -396,11 +468,12 @@ def test_translate_files_match_stage5(decoded: Decoded, st_exp: Path, st_dumps: 
     decode_utterances = translate.decode_utterances
     monkeypatch.setattr(translate, "decode_utterances", spy)
     capsys.readouterr()
-    translate.main([str(flac), str(wav), str(mp3), "--model_dir", str(st_exp), "--tgt_lang", "en",
+    translate.main([str(flac), str(wav), str(mp3), "--model_dir", str(text_exp), "--tgt_lang", "en",
                     "--config", str(decoded.config)])
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("\t")[0] for line in lines] == [str(flac), str(wav), str(mp3)]
     assert all(line.count("\t") == 1 for line in lines)
+    assert all(line.split("\t")[1] for line in lines)  # text_exp writes text
     assert lines[0] == f"{flac}\t{hyps[flac_utt]}"
     assert lines[1] == f"{wav}\t{hyps[wav_utt]}"
 
@@ -409,7 +482,7 @@ def test_translate_files_match_stage5(decoded: Decoded, st_exp: Path, st_dumps: 
     (audio, tgt_langs, options), = calls
     assert tgt_langs == {str(flac): "en", str(wav): "en", str(mp3): "en"}
     assert options == {"beam_size": 3, "length_penalty": 1.0, "max_length": 16, "max_len_ratio": 0.0,
-                       "batch_size": 2}
+                       "batch_size": 2, "batch_bins": st_inference.DECODE_DEFAULTS["batch_bins"]}
     assert np.array_equal(audio[str(flac)], dumped[flac_utt])
     assert np.array_equal(audio[str(wav)], dumped[wav_utt])
     assert audio[str(mp3)].shape == dumped[mp3_utt].shape == (12000,)

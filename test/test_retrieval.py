@@ -72,6 +72,37 @@ def test_torch_and_numpy_agree_and_chunking_matches_brute_force() -> None:
     assert a.speech_to_text == pytest.approx(b.speech_to_text)
 
 
+def _dense_recalls(speech: np.ndarray, text: np.ndarray, target: np.ndarray, ks=(1, 2, 5)) -> tuple[dict, dict]:
+    """Recall@k from the full similarity matrix, each row stably sorted (ties to the lower index)."""
+    sim = cosine_similarity_matrix(speech, text).numpy()
+
+    def rank(row: np.ndarray, correct: np.ndarray) -> int:
+        order = np.lexsort((np.arange(len(row)), -row))
+        return int(np.flatnonzero(correct[order])[0])
+
+    s2t = [rank(sim[i], np.arange(len(text)) == target[i]) for i in range(len(speech))]
+    t2s = [rank(sim[:, t], target == t) for t in sorted(set(target.tolist()))]
+    return ({k: float(np.mean(np.array(s2t) < k)) for k in ks}, {k: float(np.mean(np.array(t2s) < k)) for k in ks})
+
+
+@pytest.mark.parametrize("block_elements", [1, 7, 60, 1 << 22])
+def test_blockwise_recall_equals_the_dense_computation_with_ties(block_elements: int) -> None:
+    rng = np.random.default_rng(1)
+    # Few distinct values, repeated rows and texts shared by several utterances: many exact ties.
+    speech = np.round(rng.normal(size=(30, 3)), 0)
+    text = np.round(rng.normal(size=(12, 3)), 0)
+    speech[3] = speech[4] = speech[9]
+    text[2] = text[5]
+    text[text.sum(axis=1) == 0] += 1.0  # no zero rows: cosine is defined everywhere
+    speech[np.abs(speech).sum(axis=1) == 0] += 1.0
+    target = rng.integers(0, 10, size=30)  # texts 10 and 11 are distractors only
+    result = evaluate_retrieval(speech, text, text_index=target, ks=(1, 2, 5), block_elements=block_elements)
+    s2t, t2s = _dense_recalls(speech, text, target)
+    assert result.speech_to_text == s2t and result.text_to_speech == t2s
+    same = evaluate_retrieval(speech[:12], text, ks=(1, 2, 5), block_elements=block_elements)
+    assert (same.speech_to_text, same.text_to_speech) == _dense_recalls(speech[:12], text, np.arange(12))
+
+
 def test_recall_at_k_values() -> None:
     assert recall_at_k(torch.tensor([0, 1, 4, 7]), ks=(1, 5)) == {1: 0.25, 5: 0.75}
     with pytest.raises(ValueError, match="empty"):

@@ -111,7 +111,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         --output_dir $(dumps ${all_sets}) --config "${dump_config}" --nj "${nj}"
     # One process each for all sets: the teacher and the tokenizer load once.
     log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
-    ${decode_cmd} --gpu 0 dump/logs/embed_teacher.log \
+    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" dump/logs/embed_teacher.log \
         python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}"
     log "target tokenisation of $(echo ${st_sets}) (${decoder_model}; log: dump/logs/tokenize_targets.log)"
     ${decode_cmd} --gpu 0 dump/logs/tokenize_targets.log \

@@ -7,7 +7,8 @@
 Several data dirs (with as many output dirs, in the same order) are dumped one after the other by one
 process, which saves the start-up of one process per set.
 
-Writes ``<output_dir>/audio/<utt>.flac`` and, for the kept utterances, wav.scp, utt2num_samples,
+Writes ``<output_dir>/audio/<utt>.flac`` (with ``audio_format: flac.ark`` in the config: Kaldi archives
+``audio/audio.<n>.ark`` of 1000 recordings' FLACs each, which ESPnet's ``kaldi_ark`` loader reads) and, for the kept utterances, wav.scp, utt2num_samples,
 speech_shape, transcript, translation, utt2lang, utt2tgt_lang, utt2spk, plus dump_report.txt (kept
 and skipped counts by reason). Each recording is decoded once, in one of ``--nj`` processes. A run
 with the same data dir and settings as a finished one does nothing (sst.data.provenance); an
@@ -19,17 +20,21 @@ import argparse
 import dataclasses
 import logging
 import multiprocessing
+import os
 from pathlib import Path
+from typing import Callable, Iterator
 
 import yaml
 from tqdm import tqdm
 
-from sst.data.audio import DumpConfig, RecordingTask, dump_recording
+from sst.data.audio import AUDIO_FORMATS, DumpConfig, RecordingTask, append_flac_archive, cut_recording, dump_recording
 from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir,
                               validate_dump_dir, write_kv)
 from sst.data.provenance import Provenance, file_digest, text_digest
 
 FORMAT_VERSION = 1
+# Recordings per Kaldi archive with audio_format flac.ark (CoVoST-2's 650k clips: 650 archives).
+RECORDINGS_PER_ARCHIVE = 1000
 
 
 def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> DumpConfig:
@@ -44,9 +49,12 @@ def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> 
             raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = DumpConfig(**values)
-    config = DumpConfig(int(config.sample_rate), float(config.min_duration), float(config.max_duration))
+    config = DumpConfig(int(config.sample_rate), float(config.min_duration), float(config.max_duration),
+                        str(config.audio_format))
     if config.sample_rate <= 0 or config.min_duration < 0 or config.max_duration <= config.min_duration:
         raise ValueError(f"bad dump settings {config} (need sample_rate > 0, 0 <= min_duration < max_duration)")
+    if config.audio_format not in AUDIO_FORMATS:
+        raise ValueError(f"{path}: audio_format must be one of {', '.join(AUDIO_FORMATS)}, not '{config.audio_format}'")
     return config
 
 
@@ -70,12 +78,12 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str | None]]:
-    """Run dump_recording over the tasks in nj processes; utt -> (num samples, skip reason or None)."""
-    results = {}
+def map_tasks(tasks: list[RecordingTask], nj: int, work: Callable[[RecordingTask], list] = dump_recording
+              ) -> Iterator[list]:
+    """``work`` of every task in nj processes, each task's output as soon as it is done."""
     with tqdm(total=len(tasks), desc="dump_audio", unit="rec") as bar:
         if nj <= 1 or len(tasks) <= 1:
-            outputs = map(dump_recording, tasks)
+            outputs = map(work, tasks)
             pool = None
         else:
             # forkserver: workers fork from a clean process that imported the audio stack once
@@ -83,16 +91,51 @@ def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str |
             context.set_forkserver_preload(["sst.data.audio"])
             pool = context.Pool(nj, initializer=_init_worker)
             chunksize = max(1, min(32, len(tasks) // (nj * 16)))
-            outputs = pool.imap_unordered(dump_recording, tasks, chunksize=chunksize)
+            outputs = pool.imap_unordered(work, tasks, chunksize=chunksize)
         try:
             for output in outputs:
-                results.update({utt: (n, reason) for utt, n, reason in output})
+                yield output
                 bar.update()
         finally:
             if pool is not None:
                 pool.close()
                 pool.join()
-    return results
+
+
+def run_tasks(tasks: list[RecordingTask], nj: int) -> dict[str, tuple[int, str | None]]:
+    """Run dump_recording over the tasks in nj processes; utt -> (num samples, skip reason or None)."""
+    return {utt: (n, reason) for output in map_tasks(tasks, nj) for utt, n, reason in output}
+
+
+def run_archive_tasks(tasks: list[RecordingTask], audio_dir: Path, config: DumpConfig, nj: int
+                      ) -> tuple[dict[str, tuple[int, str | None]], dict[str, str]]:
+    """Dump the tasks into Kaldi archives of RECORDINGS_PER_ARCHIVE recordings each, written as the
+    recordings are cut; returns utt -> (num samples, skip reason or None) and utt -> wav.scp entry.
+
+    ``audio.<n>.tsv`` (utt, samples, reason, entry) is written last, atomically: an archive without it
+    is written again by the next run, one with it is reused.
+    """
+    results, entries = {}, {}
+    for number, start in enumerate(range(0, len(tasks), RECORDINGS_PER_ARCHIVE)):
+        ark = audio_dir / f"audio.{number:05d}.ark"
+        index = ark.with_suffix(".tsv")
+        if not index.is_file():
+            rows = []
+            with ark.open("wb") as f:
+                for output in map_tasks(tasks[start:start + RECORDINGS_PER_ARCHIVE], nj, cut_recording):
+                    kept = [(utt, samples) for utt, _, _, samples in output if samples is not None]
+                    written = append_flac_archive(f, kept, config.sample_rate)
+                    rows += [(utt, n, reason or "", written.get(utt, "")) for utt, n, reason, _ in output]
+                os.fsync(f.fileno())
+            tmp = index.with_suffix(".tsv.tmp")
+            tmp.write_text("".join("\t".join(map(str, row)) + "\n" for row in rows), encoding="utf-8")
+            tmp.replace(index)
+        for line in index.read_text(encoding="utf-8").splitlines():
+            utt, n, reason, entry = line.split("\t")
+            results[utt] = (int(n), reason or None)
+            if entry:
+                entries[utt] = entry
+    return results, entries
 
 
 def utterance_sources(data: DataDir, config: DumpConfig) -> dict[str, str]:
@@ -125,13 +168,21 @@ def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
     record.clear()
     audio_dir = (out / "audio").resolve()
     audio_dir.mkdir(parents=True, exist_ok=True)
-    for utt in record.changed_utterances(sources, out):
+    changed = record.changed_utterances(sources, out)
+    for utt in changed:
         (audio_dir / f"{utt}.flac").unlink(missing_ok=True)
+    if changed and config.audio_format == "flac.ark":  # an archive is reused whole: rewrite them all
+        for index in audio_dir.glob("audio.*.tsv"):
+            index.unlink()
     record.save_utterances(sources)
     tasks = recording_tasks(data, audio_dir, config)
     logging.info("dumping %d utterances of %d recordings from %s with %s, nj=%d",
                  len(data.utts), len(tasks), data_dir, config, nj)
-    results = run_tasks(tasks, nj)
+    if config.audio_format == "flac.ark":
+        results, entries = run_archive_tasks(tasks, audio_dir, config, nj)
+    else:
+        results = run_tasks(tasks, nj)
+        entries = {utt: str(audio_dir / f"{utt}.flac") for utt in results}
 
     report = SkipReport(f"{out.name} (stage 2, dump_audio)")
     kept = []
@@ -143,7 +194,7 @@ def dump_set(data_dir: Path, out: Path, config: DumpConfig, nj: int) -> None:
         else:
             report.skip(reason, utt)
     num_samples = {utt: str(results[utt][0]) for utt in kept}
-    write_kv(out / "wav.scp", {utt: str(audio_dir / f"{utt}.flac") for utt in kept})
+    write_kv(out / "wav.scp", {utt: entries[utt] for utt in kept})
     write_kv(out / "utt2num_samples", num_samples)
     write_kv(out / "speech_shape", num_samples)
     write_kv(out / "transcript", {utt: data.transcript(utt) for utt in kept})
@@ -165,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data_dir", type=Path, nargs="+", required=True, help="stage-1 data dir(s)")
     parser.add_argument("--output_dir", type=Path, nargs="+", required=True,
                         help="dump dir(s) to write, one per --data_dir")
-    parser.add_argument("--config", type=Path, default=None, help="YAML: sample_rate, min_duration, max_duration")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="YAML: sample_rate, min_duration, max_duration, audio_format (flac or flac.ark)")
     parser.add_argument("--nj", type=int, default=1, help="number of worker processes")
     parser.add_argument("--sample_rate", type=int, default=None, help="overrides the config")
     parser.add_argument("--min_duration", type=float, default=None, help="seconds; overrides the config")

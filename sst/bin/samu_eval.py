@@ -16,16 +16,16 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
-import soundfile
 import torch
 import yaml
 from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
 from sst.bin.embed_teacher import embed_texts, load_teacher
-from sst.data.audio import padded_batches
+from sst.data.audio import dumped_lengths, length_sorted_batches, padded_batches, read_dumped
 from sst.data.provenance import Provenance, dump_fingerprint, file_digest, model_fingerprint
 from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
 from sst.models.samu import SamuModel
@@ -51,19 +51,20 @@ def load_samu(model_dir: Path, device: str = "cpu") -> tuple[SamuModel, Path]:
 
 
 @torch.no_grad()
-def embed_speech(model: SamuModel, wavs: dict[str, str], batch_size: int = 16,
-                 device: str = "cpu") -> dict[str, np.ndarray]:
-    """SAMU embeddings of 16 kHz audio files (id -> path), batched by length; returns id -> vector."""
-    audio = {utt: soundfile.read(path, dtype="float32")[0] for utt, path in wavs.items()}
+def embed_speech(model: SamuModel, wavs: dict[str, str], lengths: Mapping[str, int], batch_size: int = 16,
+                 batch_bins: int = 4000000, device: str = "cpu") -> dict[str, np.ndarray]:
+    """SAMU embeddings of 16 kHz dumped audio (id -> FLAC path or ark entry) of known ``lengths``, read
+    batch by batch in length order; returns id -> vector."""
+    batches = length_sorted_batches({utt: lengths[utt] for utt in wavs}, batch_bins, batch_size)
     embeddings: dict[str, np.ndarray] = {}
-    for batch, speech, lengths in tqdm(padded_batches(audio, batch_size), total=-(-len(audio) // batch_size),
-                                       desc="SAMU embeddings", leave=False):
-        vectors = model.embed(speech.to(device), lengths.to(device)).float().cpu().numpy()
+    for batch, speech, lengths_ in tqdm(padded_batches(batches, lambda utt: read_dumped(wavs[utt])),
+                                        total=len(batches), desc="SAMU embeddings", leave=False):
+        vectors = model.embed(speech.to(device), lengths_.to(device)).float().cpu().numpy()
         embeddings.update(zip(batch, vectors))
     return embeddings
 
 
-def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: int,
+def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: int, batch_bins: int,
                   device: str) -> dict[str, RetrievalResult]:
     """Retrieval results per set and text side (transcript / translation), plus the pooled transcripts."""
     results: dict[str, RetrievalResult] = {}
@@ -71,7 +72,7 @@ def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: 
     for dump_dir in dump_dirs:
         wavs = read_2columns_text(dump_dir / "wav.scp")
         utts = sorted(wavs)
-        speech = embed_speech(model, wavs, batch_size, device)
+        speech = embed_speech(model, wavs, dumped_lengths(dump_dir, wavs), batch_size, batch_bins, device)
         speech_matrix = np.stack([speech[u] for u in utts])
         for field in ("transcript", "translation"):
             texts = read_2columns_text(dump_dir / field)
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--teacher_model", default="sentence-transformers/LaBSE",
                         help="the sentence-transformers teacher of stage 2 (hub id or local dir)")
     parser.add_argument("--dump_dirs", type=Path, nargs="+", required=True, help="dev dump dirs to evaluate on")
-    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--batch_size", type=int, default=16, help="most utterances (and texts) per batch")
+    parser.add_argument("--batch_bins", type=int, default=4000000, help="most padded audio samples per batch")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     model, _ = load_samu(args.model_dir, device)
     teacher = load_teacher(args.teacher_model)
-    results = evaluate_sets(model, teacher, args.dump_dirs, args.batch_size, device)
+    results = evaluate_sets(model, teacher, args.dump_dirs, args.batch_size, args.batch_bins, device)
     command = " ".join(["python -m sst.bin.samu_eval", *(argv if argv is not None else sys.argv[1:])])
     section = write_retrieval_section(args.model_dir / "RESULTS.md", results, heading=HEADING, command=command)
     report.write_text(json.dumps({**wanted, "results": {name: r.to_dict() for name, r in results.items()}},

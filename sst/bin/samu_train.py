@@ -18,6 +18,7 @@ import kaldiio
 import yaml
 
 from sst.models.pretrained import load_feature_extractor
+from sst.data.audio import speech_loader_type
 from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
                               experiment_fingerprint, is_main_process, run_espnet, trained_state)
 from sst.tasks.samu import SamuTask
@@ -67,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     model_conf: dict[str, object] = {"teacher_dim": teacher_dim(args.train_dump)}
     if args.encoder_model:
         model_conf["encoder_model"] = args.encoder_model
-    cmd = espnet_command(args, [("wav.scp", "speech", "sound"), ("teacher_embed.scp", "teacher", "kaldi_ark")],
-                         ["speech_shape"], model_conf, passthrough)
+    data = [("wav.scp", "speech", speech_loader_type(args.train_dump)), ("teacher_embed.scp", "teacher", "kaldi_ark")]
+    cmd = espnet_command(args, data, ["speech_shape"], model_conf, passthrough)
     run_espnet(SamuTask, cmd)
     if is_main_process():
         checkpoint = export_encoder(args.output_dir, export_dir)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from sst.data.audio import speech_loader_type
 from sst.models.packing import PACKED, pack
 from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
                               experiment_fingerprint, is_main_process, run_espnet)
@@ -36,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     model_conf = {key: value for key, value in (("encoder_model", args.encoder_model),
                                                 ("decoder_model", args.decoder_model)) if value}
-    cmd = espnet_command(args, [("wav.scp", "speech", "sound"), ("text_int", "text", "text_int")],
-                         ["speech_shape", "text_shape"], model_conf, passthrough)
+    data = [("wav.scp", "speech", speech_loader_type(args.train_dump)), ("text_int", "text", "text_int")]
+    cmd = espnet_command(args, data, ["speech_shape", "text_shape"], model_conf, passthrough)
     run_espnet(STTask, cmd)
     if is_main_process():
         packed = pack(args.output_dir, best_checkpoint(args.output_dir))

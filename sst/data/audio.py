@@ -1,17 +1,26 @@
-"""Audio for stage 2: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, FLAC dumps."""
+"""Audio: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, stage-2 dumps (FLAC
+files or Kaldi archives), and the length-sorted batches that inference reads them in."""
 from __future__ import annotations
 
+import io
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Hashable, Iterator
+from typing import BinaryIO, Callable, Hashable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import av
+import kaldiio
 import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional
 
+K = TypeVar("K", bound=Hashable)
+# Stage-2 dump formats: one FLAC per utterance, or Kaldi archives of FLACs.
+AUDIO_FORMATS = ("flac", "flac.ark")
+# A Kaldi archive entry in a wav.scp: ``path.ark:byte offset``.
+ARK_ENTRY = re.compile(r".+\.ark:\d+$")
 # Suffixes libsndfile decodes; anything else goes straight to PyAV.
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au")
 
@@ -117,6 +126,7 @@ class DumpConfig:
     sample_rate: int = 16000
     min_duration: float = 0.3
     max_duration: float = 30.0
+    audio_format: str = "flac"  # one FLAC file per utterance, or "flac.ark": Kaldi archives of FLACs
 
 
 @dataclass
@@ -139,6 +149,37 @@ def _duration_reason(num_samples: int, config: DumpConfig) -> str | None:
     return None
 
 
+def cut_recording(task: RecordingTask, todo: list[tuple[str, float | None, float | None]] | None = None
+                  ) -> list[tuple[str, int, str | None, np.ndarray | None]]:
+    """Decode a recording once and cut its utterances (``todo``, default all): (utt, number of samples,
+    skip reason or None, the utterance's samples when it is kept)."""
+    config, todo = task.config, task.utts if todo is None else todo
+    path = Path(task.path)
+    reason = AUDIO_MISSING if not path.is_file() else ZERO_BYTE if path.stat().st_size == 0 else None
+    if reason is None:
+        try:
+            waveform = load_resampled(path, config.sample_rate)
+        except AudioDecodeError:
+            reason = UNDECODABLE
+    if reason is None and waveform.size == 0:
+        reason = EMPTY_AUDIO
+    if reason is not None:
+        return [(utt, 0, reason, None) for utt, _, _ in todo]
+    total = waveform.size
+    min_samples = config.min_duration * config.sample_rate
+    results = []
+    for utt, start, end in todo:
+        first = 0 if start is None else round(start * config.sample_rate)
+        last = total if end is None else min(round(end * config.sample_rate), total)
+        if first >= total or (end is not None and round(end * config.sample_rate) > total
+                              and last - first < min_samples):
+            results.append((utt, 0, PAST_END, None))
+            continue
+        reason = _duration_reason(last - first, config)
+        results.append((utt, last - first, reason, waveform[first:last] if reason is None else None))
+    return results
+
+
 def dump_recording(task: RecordingTask) -> list[tuple[str, int, str | None]]:
     """Write ``<out_dir>/<utt>.flac`` for each utterance of a recording that passes the filters.
 
@@ -155,43 +196,87 @@ def dump_recording(task: RecordingTask) -> list[tuple[str, int, str | None]]:
             results.append((utt, frames, _duration_reason(frames, config)))
     if not todo:
         return results
-    path = Path(task.path)
-    reason = AUDIO_MISSING if not path.is_file() else ZERO_BYTE if path.stat().st_size == 0 else None
-    if reason is None:
-        try:
-            waveform = load_resampled(path, config.sample_rate)
-        except AudioDecodeError:
-            reason = UNDECODABLE
-    if reason is None and waveform.size == 0:
-        reason = EMPTY_AUDIO
-    if reason is not None:
-        return results + [(utt, 0, reason) for utt, _, _ in todo]
-    total = waveform.size
-    min_samples = config.min_duration * config.sample_rate
-    for utt, start, end in todo:
-        first = 0 if start is None else round(start * config.sample_rate)
-        last = total if end is None else min(round(end * config.sample_rate), total)
-        if first >= total or (end is not None and round(end * config.sample_rate) > total
-                              and last - first < min_samples):
-            results.append((utt, 0, PAST_END))
-            continue
-        reason = _duration_reason(last - first, config)
-        if reason is None:
-            write_flac(out_dir / f"{utt}.flac", waveform[first:last], config.sample_rate)
-        results.append((utt, last - first, reason))
+    for utt, n, reason, samples in cut_recording(task, todo):
+        if samples is not None:
+            write_flac(out_dir / f"{utt}.flac", samples, config.sample_rate)
+        results.append((utt, n, reason))
     return results
 
 
-def padded_batches(audio: dict[Hashable, np.ndarray], batch_size: int
-                   ) -> Iterator[tuple[list[Hashable], torch.Tensor, torch.Tensor]]:
-    """``(keys, speech, lengths)`` batches of ``audio`` (key -> waveform), longest first, each batch
-    zero-padded to its longest waveform: the input the speech models take at inference."""
-    order = sorted(audio, key=lambda key: len(audio[key]), reverse=True)
-    for start in range(0, len(order), batch_size):
-        keys = order[start:start + batch_size]
-        lengths = torch.tensor([len(audio[key]) for key in keys])
-        speech = torch.zeros(len(keys), int(lengths.max()))
-        for row, key in enumerate(keys):
-            speech[row, : len(audio[key])] = torch.from_numpy(audio[key])
-        yield keys, speech, lengths
+def append_flac_archive(ark: BinaryIO, utterances: Sequence[tuple[str, np.ndarray]], sample_rate: int
+                        ) -> dict[str, str]:
+    """Append utterances as 16-bit FLACs to the open Kaldi archive ``ark`` (kaldiio, as ESPnet's
+    ``flac.ark``); returns utt -> ``path.ark:offset``, the wav.scp value that ESPnet's ``kaldi_ark``
+    loader and :func:`read_dumped` read."""
+    if not utterances:
+        return {}
+    scp = io.StringIO()
+    kaldiio.save_ark(ark, {utt: (sample_rate, np.clip(samples, -1.0, 1.0)) for utt, samples in utterances},
+                     scp=scp, write_function="soundfile", write_kwargs={"format": "FLAC", "subtype": "PCM_16"})
+    ark.flush()
+    return dict(line.split(" ", 1) for line in scp.getvalue().splitlines())
 
+
+def speech_loader_type(dump_dir: Path) -> str:
+    """ESPnet's data type for a dump dir's wav.scp: ``sound`` (FLAC files) or ``kaldi_ark`` (archives)."""
+    with open(Path(dump_dir) / "wav.scp", encoding="utf-8") as scp:
+        first = scp.readline().split(maxsplit=1)
+    return "kaldi_ark" if len(first) == 2 and ARK_ENTRY.match(first[1].strip()) else "sound"
+
+
+def length_sorted_batches(lengths: Mapping[K, int], batch_bins: int, batch_size: int) -> list[list[K]]:
+    """Keys longest first (equal lengths in the mapping's order), cut into batches of at most ``batch_size``
+    keys whose padded size (keys x longest) stays within ``batch_bins`` samples; a clip longer than
+    ``batch_bins`` gets a batch of its own. Written here because ESPnet's numel sampler lets every batch
+    pass its bins by one utterance and has no cap on the count, and inference needs both bounds."""
+    if batch_bins <= 0 or batch_size <= 0:
+        raise ValueError(f"batch_bins ({batch_bins}) and batch_size ({batch_size}) must be positive")
+    batches: list[list[K]] = []
+    for key in sorted(lengths, key=lambda k: -lengths[k]):
+        current = batches[-1] if batches else []
+        if not current or len(current) >= batch_size or (len(current) + 1) * lengths[current[0]] > batch_bins:
+            batches.append([key])
+        else:
+            current.append(key)
+    return batches
+
+
+def dumped_lengths(dump_dir: Path, utts: Iterable[str]) -> dict[str, int]:
+    """Samples per utterance of a dump dir, from its ``speech_shape`` (ESPnet shape file), else
+    ``utt2num_samples``; ValueError naming the file when one of ``utts`` has no entry."""
+    dump_dir = Path(dump_dir)
+    path = dump_dir / "speech_shape" if (dump_dir / "speech_shape").is_file() else dump_dir / "utt2num_samples"
+    lengths = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        utt, _, shape = line.partition(" ")
+        try:
+            lengths[utt] = int(shape.split(",")[0])
+        except ValueError:
+            raise ValueError(f"{path}:{number}: '{line}' is not '<utt> <number of samples>'") from None
+    missing = [utt for utt in utts if utt not in lengths]
+    if missing:
+        raise ValueError(f"{path}: no length for utterance {missing[0]} ({len(missing)} in all); rerun stage 2")
+    return lengths
+
+
+def read_dumped(location: str) -> np.ndarray:
+    """A stage-2 utterance as float32 in [-1, 1]: a FLAC path, or a Kaldi archive entry ``file.ark:offset``."""
+    if ARK_ENTRY.match(location):
+        _, samples = kaldiio.load_mat(location)
+        return samples.astype(np.float32)
+    return sf.read(location, dtype="float32")[0]
+
+
+def padded_batches(batches: Iterable[Sequence[K]], read: Callable[[K], np.ndarray]
+                   ) -> Iterator[tuple[list[K], torch.Tensor, torch.Tensor]]:
+    """``(keys, speech, lengths)`` for each batch of keys, zero-padded to its longest waveform: the input
+    the speech models take at inference. ``read(key)`` is called only when its batch is reached, so no
+    more than one batch of audio is held at a time."""
+    for batch in batches:
+        keys = list(batch)
+        waveforms = [read(key) for key in keys]
+        lengths = torch.tensor([len(w) for w in waveforms])
+        speech = torch.zeros(len(keys), int(lengths.max()))
+        for row, waveform in enumerate(waveforms):
+            speech[row, : len(waveform)] = torch.from_numpy(waveform)
+        yield keys, speech, lengths

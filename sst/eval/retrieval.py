@@ -3,11 +3,12 @@
 Similarity is cosine. For every query the candidates are ordered by decreasing similarity; equal
 similarities are ordered by increasing candidate index, so results do not depend on the hardware or
 the sort algorithm. The rank of a query is the number of candidates placed before its first correct
-one (0 = retrieved first), and recall@k is the share of queries whose rank is below k.
+one (0 = retrieved first), and recall@k is the share of queries whose rank is below k. The ranks are
+computed for one block of queries at a time, so no queries x candidates matrix is ever held whole.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import torch
 from sst.eval.results_md import environment_lines, markdown_table, upsert_section
 
 Array = torch.Tensor | np.ndarray
+# Similarities held at once by the blockwise recall (float64: 32 MiB), whatever the number of queries.
+BLOCK_ELEMENTS = 1 << 22
 
 
 @dataclass
@@ -45,13 +48,16 @@ def _as_tensor(x: Array, name: str) -> torch.Tensor:
     return tensor
 
 
-def cosine_similarity_matrix(speech: Array, text: Array) -> torch.Tensor:
-    """(n x m) cosine similarities between the rows of ``speech`` (n x d) and ``text`` (m x d), float64."""
+def _normalized(speech: Array, text: Array) -> tuple[torch.Tensor, torch.Tensor]:
     s, t = _as_tensor(speech, "speech"), _as_tensor(text, "text")
     if s.shape[1] != t.shape[1]:
         raise ValueError(f"speech and text embeddings differ in size: {s.shape[1]} vs {t.shape[1]}")
-    s = torch.nn.functional.normalize(s, dim=1)
-    t = torch.nn.functional.normalize(t, dim=1)
+    return torch.nn.functional.normalize(s, dim=1), torch.nn.functional.normalize(t, dim=1)
+
+
+def cosine_similarity_matrix(speech: Array, text: Array) -> torch.Tensor:
+    """(n x m) cosine similarities between the rows of ``speech`` (n x d) and ``text`` (m x d), float64."""
+    s, t = _normalized(speech, text)
     return s @ t.T
 
 
@@ -85,17 +91,32 @@ def recall_at_k(ranks: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, fl
     return {k: (ranks < k).double().mean().item() for k in ks}
 
 
+def blockwise_ranks(queries: torch.Tensor, candidates: torch.Tensor, correct_of: Callable[[int, int], torch.Tensor],
+                    block_elements: int = BLOCK_ELEMENTS) -> torch.Tensor:
+    """:func:`ranks_of_correct` of ``queries @ candidates.T`` (unit rows), one block of query rows at a time.
+
+    ``correct_of(start, stop)`` gives the boolean (stop - start) x candidates mask of that block; a block
+    holds about ``block_elements`` similarities, so memory does not grow with the number of queries.
+    """
+    rows = max(1, block_elements // max(1, len(candidates)))
+    ranks = [ranks_of_correct(queries[start:start + rows] @ candidates.T,
+                              correct_of(start, min(start + rows, len(queries))), chunk_size=rows)
+             for start in range(0, len(queries), rows)]
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
 def evaluate_retrieval(speech: Array, text: Array, text_index: Sequence[int] | Array | None = None,
-                       ks: Sequence[int] = (1, 5)) -> RetrievalResult:
+                       ks: Sequence[int] = (1, 5), block_elements: int = BLOCK_ELEMENTS) -> RetrievalResult:
     """Speech->text and text->speech recall@k.
 
     ``speech`` (n x d) and ``text`` (m x d) are embeddings; ``text_index[i]`` is the row of ``text``
     that is correct for speech row ``i`` (default: the same row, which needs n == m). Several speech
     rows may share a text; a text query then counts as found when any of its speech rows is in the
     top k. Texts that belong to no speech row are candidates (distractors) only, never queries.
+    Similarities are computed for blocks of about ``block_elements`` at a time, never n x m at once.
     """
-    similarity = cosine_similarity_matrix(speech, text)
-    n, m = similarity.shape
+    s, t = _normalized(speech, text)
+    n, m = len(s), len(t)
     if text_index is None:
         if n != m:
             raise ValueError(f"{n} speech rows but {m} text rows: give text_index to pair them")
@@ -108,11 +129,25 @@ def evaluate_retrieval(speech: Array, text: Array, text_index: Sequence[int] | A
         if len(out_of_range):
             row = out_of_range[0].item()
             raise ValueError(f"text_index[{row}] = {target[row].item()} is not a row of the {m} text embeddings")
-    correct = torch.zeros(n, m, dtype=torch.bool)
-    correct[torch.arange(n), target] = True
-    s2t = recall_at_k(ranks_of_correct(similarity, correct), ks)
-    queried = correct.any(dim=0)
-    t2s = recall_at_k(ranks_of_correct(similarity.T[queried], correct.T[queried]), ks)
+
+    def speech_correct(start: int, stop: int) -> torch.Tensor:
+        mask = torch.zeros(stop - start, m, dtype=torch.bool)
+        mask[torch.arange(stop - start), target[start:stop]] = True
+        return mask
+
+    queried = torch.unique(target)  # sorted text rows that some speech row belongs to
+    position = torch.full((m,), -1, dtype=torch.long)
+    position[queried] = torch.arange(len(queried))
+
+    def text_correct(start: int, stop: int) -> torch.Tensor:
+        mask = torch.zeros(stop - start, n, dtype=torch.bool)
+        rows = position[target] - start
+        inside = (rows >= 0) & (rows < stop - start)
+        mask[rows[inside], torch.nonzero(inside).flatten()] = True
+        return mask
+
+    s2t = recall_at_k(blockwise_ranks(s, t, speech_correct, block_elements), ks)
+    t2s = recall_at_k(blockwise_ranks(t[queried], s, text_correct, block_elements), ks)
     return RetrievalResult(n_speech=n, n_text=m, speech_to_text=s2t, text_to_speech=t2s)
 
 

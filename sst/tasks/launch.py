@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Sequence
 
 import torch
 import yaml
+from espnet2.tasks.abs_task import scheduler_classes
 
 from sst.data.provenance import Provenance, describe, dump_fingerprint, file_digest, model_fingerprint
 from sst.tasks.base import ModelConfTask
@@ -20,6 +22,8 @@ CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "valid.acc
 RESOURCE_OPTIONS = ("--ngpu", "--multiprocessing_distributed", "--num_workers", "--dist_backend",
                     "--dist_launcher", "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank",
                     "--use_tensorboard", "--log_interval")
+# An explicit scheduler_conf.max_steps more than this factor off the run's real updates gets a warning.
+MAX_STEPS_TOLERANCE = 1.25
 
 
 def add_dump_arguments(parser: argparse.ArgumentParser) -> None:
@@ -103,9 +107,61 @@ def claim_experiment(exp_dir: Path, made_from: dict, option: str) -> None:
         record.save(made_from)
 
 
+def world_size(args: argparse.Namespace) -> int:
+    """Processes the ESPnet run will train in: one per GPU with --multiprocessing_distributed, else the
+    external launcher's WORLD_SIZE (torchrun, slurm), else 1."""
+    if getattr(args, "multiprocessing_distributed", False):
+        return max(1, int(args.ngpu)) * max(1, int(os.environ.get("SLURM_NNODES", "1")))
+    return int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", "1")))
+
+
+def derived_max_steps(args: argparse.Namespace, world: int) -> int:
+    """Optimizer updates of a whole run: the training batches ESPnet's sampler builds from the shape files
+    (per epoch, or ``num_iters_per_epoch``), one update per ``accum_grad`` of them, times ``max_epoch``.
+
+    With several processes each batch is split over them (so the count does not shrink), and ESPnet
+    asks for at least one utterance per process in a batch, which the sampler is told here as well.
+    """
+    from espnet2.samplers.build_batch_sampler import build_batch_sampler
+
+    iterations = args.num_iters_per_epoch
+    if iterations is None:
+        sampler = build_batch_sampler(
+            type=args.batch_type, batch_size=args.batch_size, batch_bins=args.batch_bins,
+            shape_files=args.train_shape_file, fold_lengths=args.fold_length, sort_in_batch=args.sort_in_batch,
+            sort_batch=args.sort_batch, drop_last=args.drop_last_iter,
+            min_batch_size=world if world > 1 else args.min_batch_size)
+        iterations = len(sampler)
+    return max(1, iterations // max(1, args.accum_grad)) * args.max_epoch
+
+
+def with_derived_schedule(task: type[ModelConfTask], cmd: list[str]) -> list[str]:
+    """``cmd``, plus ``--scheduler_conf max_steps=N`` (N from :func:`derived_max_steps`) when the
+    scheduler takes a ``max_steps`` that the config leaves out; an explicit value is kept, with a
+    warning when it is far from the derived one (a schedule that never finishes, or ends early)."""
+    args = task.get_parser().parse_args(cmd)
+    if args.scheduler is None or "max_steps" not in inspect.signature(scheduler_classes[args.scheduler]).parameters:
+        return cmd
+    world = world_size(args)
+    derived = derived_max_steps(args, world)
+    given = (args.scheduler_conf or {}).get("max_steps")
+    if given is None:
+        logging.info("%s max_steps = %d, derived from the data: %d epoch(s) of the training batches in %d "
+                     "process(es), accum_grad %d", args.scheduler, derived, args.max_epoch, world, args.accum_grad)
+        return cmd + ["--scheduler_conf", f"max_steps={derived}"]
+    if not 1 / MAX_STEPS_TOLERANCE <= given / derived <= MAX_STEPS_TOLERANCE:
+        logging.warning("%s: scheduler_conf.max_steps = %s, but this run makes %d updates (%d epoch(s), accum_grad "
+                        "%d, %d process(es)): the schedule %s; leave max_steps out to derive it", args.config, given,
+                        derived, args.max_epoch, args.accum_grad, world,
+                        "never finishes" if given > derived else "ends early and stays at its final rate")
+    return cmd
+
+
 def run_espnet(task: type[ModelConfTask], cmd: list[str]) -> None:
-    """Run ESPnet's trainer for ``task`` (resuming from the last checkpoint when there is one)."""
+    """Run ESPnet's trainer for ``task`` (resuming from the last checkpoint when there is one), with the
+    learning-rate schedule's length derived from the data when the config leaves it out."""
     require_gpus(cmd)
+    cmd = with_derived_schedule(task, cmd)
     logging.info("ESPnet %s arguments: %s", task.__name__, " ".join(cmd))
     task.main(cmd=cmd)
 
