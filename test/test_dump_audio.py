@@ -122,12 +122,12 @@ def test_kaldi_archive_dump_holds_the_same_audio(dumps: Path, corpus: str, data_
         assert np.array_equal(read_dumped(entries[utt]), samples), utt
         assert np.array_equal(espnet[utt][1]["speech"], samples), utt
     # a rerun reuses finished archives; an archive without its index is written again
-    (out / ".done").unlink()
+    (out / ".provenance" / "dump_audio.json").unlink()
     ark = out / "audio" / "audio.00000.ark"
     before = ark.stat().st_mtime_ns
     dump_audio.main(["--data_dir", str(data), "--output_dir", str(out), "--config", str(config)])
     assert ark.stat().st_mtime_ns == before
-    (out / ".done").unlink()
+    (out / ".provenance" / "dump_audio.json").unlink()
     (out / "audio" / "audio.00000.tsv").unlink()
     dump_audio.main(["--data_dir", str(data), "--output_dir", str(out), "--config", str(config)])
     rewritten = read_kv(out / "wav.scp")  # in the order the recordings were cut: offsets may differ
