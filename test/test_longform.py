@@ -1,0 +1,105 @@
+"""Long-form audio: streamed resampling, silero-vad segmentation of a recording built from known clips
+and pauses, segment cutting, the subtitle writers, and sst.bin.translate on long inputs."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import MINI_ST_CORPUS
+from sst.data.audio import load_resampled, resample, resample_stream, stream_resampled, write_flac
+from sst.data.longform import (SAMPLE_RATE, Segment, VadConfig, cut_segments, load_vad, merge_segments,
+                               segment_speech, speech_probabilities)
+
+sys.path.insert(0, str(MINI_ST_CORPUS.parent / "local"))
+from make_long_recording import join_clips  # noqa: E402  (the demo's own recording builder)
+
+N_CLIPS = 45
+BOUNDARY_TOLERANCE = 0.3  # seconds
+
+
+def blocks_of(waveform: np.ndarray, size: int) -> list[np.ndarray]:
+    return [waveform[i:i + size] for i in range(0, len(waveform), size)]
+
+
+@pytest.fixture(scope="module")
+def vad():
+    return load_vad()
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[float, float]]]:
+    """A ~2.5-minute 16 kHz FLAC of N_CLIPS mini_st clips (all languages) with 1-3 s pauses, and the
+    clips' true (start, end) times."""
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/*/clips/*.mp3"))
+    rng = np.random.default_rng(0)
+    chosen = [clips[i] for i in rng.choice(len(clips), N_CLIPS, replace=False)]
+    waveform, spans = join_clips([load_resampled(path, SAMPLE_RATE) for path in chosen], rng)
+    path = tmp_path_factory.mktemp("longform") / "recording.flac"
+    write_flac(path, waveform, SAMPLE_RATE)
+    return path, spans
+
+
+@pytest.mark.parametrize("rate", [48000, 44100, 22050, 8000])
+def test_streamed_resampling_equals_resampling_the_whole_signal(rate: int) -> None:
+    signal = (np.random.default_rng(rate).standard_normal(rate * 5 + 77) * 0.1).astype(np.float32)
+    streamed = np.concatenate(list(resample_stream(blocks_of(signal, 3001), rate, SAMPLE_RATE, block_seconds=0.7)))
+    whole = resample(signal, rate, SAMPLE_RATE)
+    assert streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, rtol=0, atol=1e-6)
+
+
+def test_stream_resampled_reads_the_samples_load_resampled_reads(long_recording) -> None:
+    mp3 = sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[0]  # 48 kHz, through PyAV
+    for path in (mp3, long_recording[0]):
+        streamed = np.concatenate(list(stream_resampled(path, SAMPLE_RATE, block_seconds=0.5)))
+        np.testing.assert_allclose(streamed, load_resampled(path, SAMPLE_RATE), rtol=0, atol=1e-6)
+
+
+def test_vad_finds_every_clip_of_a_long_recording(long_recording, vad) -> None:
+    path, spans = long_recording
+    probabilities, num_samples = speech_probabilities(stream_resampled(path, SAMPLE_RATE), vad)
+    assert num_samples == sf.info(str(path)).frames
+    segments = segment_speech(probabilities, num_samples, VadConfig())
+    assert abs(len(segments) - len(spans)) <= 0.1 * len(spans)
+    matched = 0
+    for start, end in spans:
+        nearest = min(segments, key=lambda s: abs(s.start_s - start) + abs(s.end_s - end))
+        matched += abs(nearest.start_s - start) <= BOUNDARY_TOLERANCE and abs(nearest.end_s - end) <= BOUNDARY_TOLERANCE
+    assert matched >= 0.9 * len(spans)
+
+
+def test_continuous_speech_is_split_to_max_segment(vad) -> None:
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/de/clips/*.mp3"))[:20]
+    waveform, _ = join_clips([load_resampled(path, SAMPLE_RATE) for path in clips], np.random.default_rng(1),
+                             min_pause=0.02, max_pause=0.05)
+    probabilities, num_samples = speech_probabilities(blocks_of(waveform, 40000), vad)
+    config = VadConfig(max_segment=6.0, min_silence=0.3)
+    segments = segment_speech(probabilities, num_samples, config)
+    assert len(segments) >= 3 and all(s.end_s - s.start_s <= config.max_segment for s in segments)
+    assert segments[-1].end_s - segments[0].start_s > 0.8 * num_samples / SAMPLE_RATE - 0.2
+
+
+def test_silence_has_no_speech_segments(vad) -> None:
+    probabilities, num_samples = speech_probabilities([np.zeros(SAMPLE_RATE * 5, dtype=np.float32)], vad)
+    assert len(probabilities) == -(-num_samples // 512) and segment_speech(probabilities, num_samples, VadConfig()) == []
+
+
+def test_merge_segments_bridges_short_pauses_up_to_the_maximum() -> None:
+    seconds = [(0.0, 2.0), (2.3, 5.0), (5.2, 9.0), (12.0, 13.0)]
+    segments = [Segment(round(a * SAMPLE_RATE), round(b * SAMPLE_RATE)) for a, b in seconds]
+    merged = merge_segments(segments, max_gap=0.5, max_segment=6.0)
+    assert [(s.start_s, s.end_s) for s in merged] == [(0.0, 5.0), (5.2, 9.0), (12.0, 13.0)]
+    assert merge_segments(segments, max_gap=0.0, max_segment=6.0) == segments
+
+
+def test_cut_segments_yields_the_samples_of_each_segment_in_order() -> None:
+    signal = np.arange(10000, dtype=np.float32)
+    segments = [Segment(0, 700), Segment(650, 2000), Segment(4999, 5001), Segment(9000, 10000)]
+    cut = list(cut_segments(blocks_of(signal, 333), segments))
+    assert [segment for segment, _ in cut] == segments
+    for segment, samples in cut:
+        np.testing.assert_array_equal(samples, signal[segment.start:segment.end])
