@@ -103,3 +103,94 @@ def test_cut_segments_yields_the_samples_of_each_segment_in_order() -> None:
     assert [segment for segment, _ in cut] == segments
     for segment, samples in cut:
         np.testing.assert_array_equal(samples, signal[segment.start:segment.end])
+
+
+# ---------------------------------------------------------------- sst.bin.translate on long inputs
+DECODE_ARGS = ["--beam_size", "1", "--max_length", "4", "--batch_size", "8"]
+
+
+@pytest.fixture(scope="module")
+def untrained_st(tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A packed, untrained adapter-ST model of the tiny encoder and decoder: what long-form translation
+    does with the audio and the output does not depend on the model being trained."""
+    import torch
+    import yaml
+
+    from sst.models.packing import pack
+    from sst.models.speech_translation import SpeechTranslationModel
+
+    exp = tmp_path_factory.mktemp("untrained_st")
+    model_conf = {"encoder_model": str(tiny_wav2vec2), "decoder_model": str(tiny_mbart), "encoder_adapter_dim": 8,
+                  "decoder_adapter_dim": 8, "length_adaptor_layers": 1}
+    (exp / "config.yaml").write_text(yaml.safe_dump({"model_conf": model_conf}), encoding="utf-8")
+    torch.manual_seed(0)
+    torch.save(SpeechTranslationModel(**model_conf).state_dict(), exp / "init.pth")
+    pack(exp, exp / "init.pth")
+    return exp
+
+
+def test_translate_writes_subtitles_at_the_clips_of_a_long_recording(long_recording, untrained_st: Path,
+                                                                    tmp_path: Path) -> None:
+    import srt
+
+    from sst.bin import translate
+
+    path, spans = long_recording
+    output = tmp_path / "recording.srt"
+    translate.main([str(path), "--model_dir", str(untrained_st), "--format", "srt", "--output", str(output),
+                    *DECODE_ARGS])
+    cues = list(srt.parse(output.read_text(encoding="utf-8")))
+    assert abs(len(cues) - len(spans)) <= 0.1 * len(spans)
+    assert [cue.index for cue in cues] == list(range(1, len(cues) + 1))
+    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    close = sum(any(abs(c.start.total_seconds() - start) <= BOUNDARY_TOLERANCE
+                    and abs(c.end.total_seconds() - end) <= BOUNDARY_TOLERANCE for c in cues) for start, end in spans)
+    assert close >= 0.9 * len(spans)
+
+
+def test_vtt_and_json_outputs_carry_the_segment_times(tmp_path: Path) -> None:
+    import io
+    import json
+
+    import webvtt
+
+    from sst.data.longform import TranscriptWriter
+
+    segments = [(1.25, 3.5, "one euro"), (3661.0, 3662.125, "thank you\nvery much")]
+    outputs = {}
+    for fmt in ("vtt", "json", "text"):
+        outputs[fmt] = io.StringIO()
+        writer = TranscriptWriter(outputs[fmt], fmt, "talk.m4a")
+        for segment in segments:
+            writer.write(*segment)
+        writer.close()
+    captions = webvtt.from_string(outputs["vtt"].getvalue()).captions
+    assert [(c.start, c.end, c.text) for c in captions] == [
+        ("00:00:01.250", "00:00:03.500", "one euro"), ("01:01:01.000", "01:01:02.125", "thank you\nvery much")]
+    rows = [json.loads(line) for line in outputs["json"].getvalue().splitlines()]
+    assert rows == [{"audio": "talk.m4a", "start": a, "end": b, "text": t} for a, b, t in segments]
+    assert outputs["text"].getvalue() == "talk.m4a\tone euro thank you\nvery much\n"
+
+
+def test_unreadable_and_silent_inputs_give_one_line_each(long_recording, untrained_st: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    from sst.bin import translate
+
+    garbage = tmp_path / "garbage.mp3"
+    garbage.write_bytes(b"this is not audio" * 100)
+    short_silence, long_silence = tmp_path / "short_silence.wav", tmp_path / "long_silence.flac"
+    sf.write(str(short_silence), np.zeros(SAMPLE_RATE * 2), SAMPLE_RATE)
+    sf.write(str(long_silence), np.zeros(SAMPLE_RATE * 40), SAMPLE_RATE)
+    clip = sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[0]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        translate.main([str(garbage), str(short_silence), str(long_silence), str(clip), str(tmp_path / "missing.wav"),
+                        "--model_dir", str(untrained_st), *DECODE_ARGS])
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    errors = captured.err.splitlines()
+    assert len(errors) == 4 and all(line.startswith("translate: ") for line in errors)
+    for name, what in (("garbage.mp3", "cannot decode"), ("short_silence.wav", "silent"),
+                       ("long_silence.flac", "no speech found"), ("missing.wav", "no such file")):
+        assert sum(name in line and what in line for line in errors) == 1, (name, errors)
+    assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(clip)]

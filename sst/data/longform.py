@@ -8,6 +8,7 @@ stream as it goes by. Memory does not grow with the recording's length.
 """
 from __future__ import annotations
 
+import argparse
 import datetime
 import io
 import json
@@ -39,6 +40,23 @@ class VadConfig:
     speech_pad: float = 0.1
     max_segment: float = 20.0
     merge_gap: float = 0.0  # pauses up to this long are bridged while the merged segment fits max_segment
+
+
+def add_vad_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--vad_<setting>`` option per :class:`VadConfig` field."""
+    helps = {"threshold": "speech probability above which a frame is speech",
+             "neg_threshold": "probability below which speech ends [threshold - 0.15]",
+             "min_speech": "shortest speech region kept (s)", "min_silence": "shortest pause that ends a region (s)",
+             "speech_pad": "padding added on both sides of a region (s)",
+             "max_segment": "longest segment (s); longer regions are split at their longest pause",
+             "merge_gap": "pauses up to this long are bridged while the segment fits --vad_max_segment (s)"}
+    for name, default in vars(VadConfig()).items():
+        parser.add_argument(f"--vad_{name}", type=float, default=default, help=f"{helps[name]} [{default}]")
+
+
+def vad_config(args: argparse.Namespace) -> VadConfig:
+    """The :class:`VadConfig` of the ``--vad_*`` options."""
+    return VadConfig(**{name: getattr(args, f"vad_{name}") for name in vars(VadConfig())})
 
 
 @dataclass
