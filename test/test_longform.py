@@ -194,3 +194,60 @@ def test_unreadable_and_silent_inputs_give_one_line_each(long_recording, untrain
                        ("long_silence.flac", "no speech found"), ("missing.wav", "no such file")):
         assert sum(name in line and what in line for line in errors) == 1, (name, errors)
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(clip)]
+
+
+PEAK_RSS_SCRIPT = """
+import json, sys
+from sst.bin import translate
+
+def peak_kb(argv):
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # high-water mark := current RSS
+    translate.main(argv)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+
+short, long, rest = sys.argv[1], sys.argv[2], sys.argv[3:]
+peak_kb([short, *rest])  # warm-up: imports, first model load
+print(json.dumps({"long": peak_kb([long, *rest]), "short": peak_kb([short, *rest])}))
+"""
+LONG_MINUTES, SHORT_MINUTES = 3.0, 1 / 3
+
+
+def write_sparse_recording(path: Path, minutes: float, rate: int = 48000) -> None:
+    """A recording of ``minutes`` at ``rate`` with a clip every ~20 s (little to decode, much to read)."""
+    import torch
+    import torchaudio
+
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/it/clips/*.mp3"))
+    n_clips = max(1, round(minutes * 3))
+    waveform, _ = join_clips([load_resampled(clips[i], SAMPLE_RATE) for i in range(n_clips)],
+                             np.random.default_rng(0), min_pause=5.0, max_pause=25.0)
+    waveform = np.pad(waveform, (0, max(0, round(minutes * 60 * SAMPLE_RATE) - len(waveform))))
+    upsampled = torchaudio.functional.resample(torch.from_numpy(waveform), SAMPLE_RATE, rate).numpy()
+    sf.write(str(path), upsampled, rate, subtype="PCM_16")
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc/self/clear_refs")
+def test_translate_memory_does_not_grow_with_the_recording(untrained_st: Path, tmp_path: Path) -> None:
+    """Peak memory of sst.bin.translate (one child process, the peak reset before each run) on a
+    3-minute and a 20-second 48 kHz recording: the long one must not cost even half a float32 copy of
+    the extra audio (holding it whole costs at least a copy at 48 kHz and one at 16 kHz), and stays
+    within 1.3x of the short one. tools/bench/bench_longform.py does 30 minutes against 3."""
+    import json
+    import os
+    import subprocess
+
+    paths = {}
+    for name, minutes in (("short", SHORT_MINUTES), ("long", LONG_MINUTES)):
+        paths[name] = tmp_path / f"{name}.wav"
+        write_sparse_recording(paths[name], minutes)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "MALLOC_MMAP_THRESHOLD_": "65536"}
+    run = subprocess.run([sys.executable, "-c", PEAK_RSS_SCRIPT, str(paths["short"]), str(paths["long"]),
+                          "--model_dir", str(untrained_st), "--format", "json", "--output", str(tmp_path / "out.json"),
+                          *DECODE_ARGS], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peaks = {name: kb * 1024 for name, kb in json.loads(run.stdout.splitlines()[-1]).items()}
+    extra_copy = 4 * 48000 * 60 * (LONG_MINUTES - SHORT_MINUTES)  # bytes of float32 samples the long one adds
+    assert peaks["long"] - peaks["short"] < extra_copy / 2, peaks
+    assert peaks["long"] < 1.3 * peaks["short"], peaks
