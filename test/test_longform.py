@@ -251,3 +251,55 @@ def test_translate_memory_does_not_grow_with_the_recording(untrained_st: Path, t
     extra_copy = 4 * 48000 * 60 * (LONG_MINUTES - SHORT_MINUTES)  # bytes of float32 samples the long one adds
     assert peaks["long"] - peaks["short"] < extra_copy / 2, peaks
     assert peaks["long"] < 1.3 * peaks["short"], peaks
+
+
+# ---------------------------------------------------------------- long-form scoring
+def mini_st_translations(lang: str, split: str = "test") -> list[str]:
+    from sst.models.tiny import read_covost_pairs
+
+    return [pair.target for pair in read_covost_pairs(MINI_ST_CORPUS, (split,)) if pair.lang == lang]
+
+
+def test_resegmenting_the_references_gives_bleu_100_and_a_shuffle_far_less() -> None:
+    from sst.eval.resegment import resegment
+    from sst.eval.scoring import score_corpus
+
+    references = mini_st_translations("fr") + mini_st_translations("de")
+    assert len(references) == 60
+    # the same words, cut elsewhere: two hypothesis segments per three references, then none
+    words = " ".join(references).split()
+    cut = [" ".join(words[i:i + 7]) for i in range(0, len(words), 7)]
+    assert resegment(cut, references) == references
+    assert score_corpus(resegment(cut, references), references, "en")["BLEU"] == pytest.approx(100.0)
+    shuffled = list(np.random.default_rng(0).permutation(references))
+    assert score_corpus(resegment(shuffled, references), references, "en")["BLEU"] < 50.0
+    assert resegment([], references[:3]) == ["", "", ""] and resegment(["a b"], []) == []
+
+
+def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained_st: Path, tmp_path: Path) -> None:
+    from make_long_recording import main as make_long_recording
+
+    from sst.bin import longform_decode, prepare_covost2, score
+    from sst.data.datadir import read_kv
+
+    data = tmp_path / "data"
+    prepare_covost2.main(["--covost_dir", str(MINI_ST_CORPUS / "covost"), "--commonvoice_dir",
+                          str(MINI_ST_CORPUS / "commonvoice"), "--src_lang", "es", "--tgt_lang", "en",
+                          "--output_dir", str(data)])
+    make_long_recording(["--data_dir", str(data / "test_es_en"), "--output_dir", str(data / "longform_test_es_en")])
+    segments = read_kv(data / "longform_test_es_en" / "segments")
+    assert len(segments) == 30 and len(read_kv(data / "longform_test_es_en" / "wav.scp")) == 1
+    decode_dir = tmp_path / "exp" / "decode_st_longform" / "test_es_en"
+    argv = ["--model_dir", str(untrained_st), "--data_dir", str(data / "longform_test_es_en"),
+            "--output_dir", str(decode_dir), *DECODE_ARGS]
+    longform_decode.main(argv)
+    vad_segments = (decode_dir / "vad" / "longform_test_es_en.json").read_text().splitlines()
+    assert abs(len(vad_segments) - 30) <= 3
+    for name in ("hyp", "ref", "utt2lang", "utt2tgt_lang"):
+        assert sorted(read_kv(decode_dir / name)) == sorted(segments), name
+    assert read_kv(decode_dir / "ref") == read_kv(data / "test_es_en" / "text.en")
+    before = (decode_dir / "hyp").stat().st_mtime_ns
+    longform_decode.main(argv)
+    assert (decode_dir / "hyp").stat().st_mtime_ns == before
+    score.main(["--exp_dir", str(tmp_path / "exp"), "--decode_dirs", str(decode_dir)])
+    assert "## decode_st_longform" in (tmp_path / "exp" / "RESULTS.md").read_text()
