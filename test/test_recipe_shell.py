@@ -232,7 +232,7 @@ def test_run_rejects_bad_options(recipe: str) -> None:
 
 
 ENTRY_POINTS = ("dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train", "samu_eval",
-                "st_train", "st_inference", "score")
+                "st_train", "st_inference", "score", "longform_decode")
 
 
 @pytest.fixture()
@@ -310,6 +310,24 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
+
+
+def test_europarl_longform_decodes_whole_speeches_and_scores_both(tmp_path: Path,
+                                                                  recorded_calls: tuple[dict[str, str], Path]) -> None:
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "europarl_st")
+    result = run(["./run.sh", "--stage", "5", "--src_langs", "fr de", "--tgt_langs", "en", "--longform", "true",
+                  "--longform_args", "--vad_max_segment 15"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name = {call[0]: call[1:] for call in calls_of(calls_file)}
+    decode = "exp/st_train_st_samu_adapter/decode_st"
+    assert by_name["longform_decode"] == [
+        "--model_dir", "exp/st_train_st_samu_adapter", "--data_dir", "data/test_fr_en", "data/test_de_en",
+        "--output_dir", f"{decode}_longform/test_fr_en", f"{decode}_longform/test_de_en",
+        "--config", "conf/decode_st.yaml", "--vad_max_segment", "15"]
+    score = by_name["score"]
+    assert score[score.index("--decode_dirs") + 1:score.index("--decode_dirs") + 5] == [
+        f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}_longform/test_fr_en", f"{decode}_longform/test_de_en"]
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
