@@ -303,3 +303,23 @@ def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained
     assert (decode_dir / "hyp").stat().st_mtime_ns == before
     score.main(["--exp_dir", str(tmp_path / "exp"), "--decode_dirs", str(decode_dir)])
     assert "## decode_st_longform" in (tmp_path / "exp" / "RESULTS.md").read_text()
+
+
+def test_results_md_puts_gold_and_vad_segmentation_side_by_side(tmp_path: Path) -> None:
+    from sst.eval.scoring import results_markdown, score_experiment
+
+    references = mini_st_translations("fr")
+    utts = [f"fr-en-{i:03d}" for i in range(len(references))]
+    hyps = {"decode_st": references, "decode_st_longform": references[:-3] + [""] * 3}
+    for tag, hyp in hyps.items():
+        decode_dir = tmp_path / tag / "test_fr_en"
+        decode_dir.mkdir(parents=True)
+        for name, values in (("hyp", hyp), ("ref", references), ("utt2lang", ["fr"] * 30), ("utt2tgt_lang", ["en"] * 30)):
+            (decode_dir / name).write_text("".join(f"{u} {v}\n" for u, v in zip(utts, values)), encoding="utf-8")
+    results = score_experiment([tmp_path / tag / "test_fr_en" for tag in hyps])
+    markdown = results_markdown(results, "test")
+    table = markdown[markdown.index("## decode_st: gold vs VAD segmentation"):]
+    row = next(line for line in table.splitlines() if line.startswith("| fr-en"))
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    vad_bleu = results["tags"]["decode_st_longform"]["directions"]["fr-en"]["BLEU"]
+    assert cells[:3] == ["fr-en", "100.0", f"{vad_bleu:.1f}"] and vad_bleu < 100
