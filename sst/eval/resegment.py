@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mweralign import align_texts
-
 
 def resegment(hypotheses: Sequence[str], references: Sequence[str]) -> list[str]:
     """``hypotheses`` of one recording (in time order) re-cut into one segment per reference."""
@@ -19,6 +17,8 @@ def resegment(hypotheses: Sequence[str], references: Sequence[str]) -> list[str]
     text = " ".join(" ".join(hypothesis.split()) for hypothesis in hypotheses).strip()
     if not text:
         return [""] * len(references)
+    from mweralign import align_texts  # imported late: on import it configures the root logger (basicConfig)
+
     aligned = align_texts("\n".join(" ".join(reference.split()) for reference in references), text)
     segments = [segment.strip() for segment in aligned.split("\n")][: len(references)]
     return segments + [""] * (len(references) - len(segments))

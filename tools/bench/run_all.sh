@@ -36,6 +36,7 @@ run teacher bench_teacher.py --threads "${threads}"
 run decoding bench_decoding.py --threads "${threads}"
 run dump bench_dump.py
 run gpu bench_gpu.py
+run longform bench_longform.py
 
 "${python}" "${bench_dir}/make_report.py" --results "${results}" --out_dir "${bench_dir}" --threads "${threads}" \
     --elapsed_s $((SECONDS - start)) --load_at_start "${load_at_start}"
