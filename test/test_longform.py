@@ -11,7 +11,7 @@ import soundfile as sf
 
 from conftest import MINI_ST_CORPUS
 from sst.data.audio import load_resampled, resample, resample_stream, stream_resampled, write_flac
-from sst.data.longform import (SAMPLE_RATE, Segment, VadConfig, cut_segments, load_vad, merge_segments,
+from sst.data.longform import (SAMPLE_RATE, SpeechSegment, VadConfig, cut_segments, load_vad, merge_segments,
                                segment_speech, speech_probabilities)
 
 sys.path.insert(0, str(MINI_ST_CORPUS.parent / "local"))
@@ -85,12 +85,13 @@ def test_continuous_speech_is_split_to_max_segment(vad) -> None:
 
 def test_silence_has_no_speech_segments(vad) -> None:
     probabilities, num_samples = speech_probabilities([np.zeros(SAMPLE_RATE * 5, dtype=np.float32)], vad)
-    assert len(probabilities) == -(-num_samples // 512) and segment_speech(probabilities, num_samples, VadConfig()) == []
+    assert len(probabilities) == -(-num_samples // 512)
+    assert segment_speech(probabilities, num_samples, VadConfig()) == []
 
 
 def test_merge_segments_bridges_short_pauses_up_to_the_maximum() -> None:
     seconds = [(0.0, 2.0), (2.3, 5.0), (5.2, 9.0), (12.0, 13.0)]
-    segments = [Segment(round(a * SAMPLE_RATE), round(b * SAMPLE_RATE)) for a, b in seconds]
+    segments = [SpeechSegment(round(a * SAMPLE_RATE), round(b * SAMPLE_RATE)) for a, b in seconds]
     merged = merge_segments(segments, max_gap=0.5, max_segment=6.0)
     assert [(s.start_s, s.end_s) for s in merged] == [(0.0, 5.0), (5.2, 9.0), (12.0, 13.0)]
     assert merge_segments(segments, max_gap=0.0, max_segment=6.0) == segments
@@ -98,7 +99,7 @@ def test_merge_segments_bridges_short_pauses_up_to_the_maximum() -> None:
 
 def test_cut_segments_yields_the_samples_of_each_segment_in_order() -> None:
     signal = np.arange(10000, dtype=np.float32)
-    segments = [Segment(0, 700), Segment(650, 2000), Segment(4999, 5001), Segment(9000, 10000)]
+    segments = [SpeechSegment(0, 700), SpeechSegment(650, 2000), SpeechSegment(4999, 5001), SpeechSegment(9000, 10000)]
     cut = list(cut_segments(blocks_of(signal, 333), segments))
     assert [segment for segment, _ in cut] == segments
     for segment, samples in cut:
@@ -314,7 +315,8 @@ def test_results_md_puts_gold_and_vad_segmentation_side_by_side(tmp_path: Path) 
     for tag, hyp in hyps.items():
         decode_dir = tmp_path / tag / "test_fr_en"
         decode_dir.mkdir(parents=True)
-        for name, values in (("hyp", hyp), ("ref", references), ("utt2lang", ["fr"] * 30), ("utt2tgt_lang", ["en"] * 30)):
+        files = {"hyp": hyp, "ref": references, "utt2lang": ["fr"] * 30, "utt2tgt_lang": ["en"] * 30}
+        for name, values in files.items():
             (decode_dir / name).write_text("".join(f"{u} {v}\n" for u, v in zip(utts, values)), encoding="utf-8")
     results = score_experiment([tmp_path / tag / "test_fr_en" for tag in hyps])
     markdown = results_markdown(results, "test")

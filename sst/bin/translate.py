@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.format == "text" and args.output_dir is not None:
         parser.error("--output_dir goes with --format srt, vtt or json; text goes to --output or stdout")
     if args.format != "text" and args.output_dir is None and len(args.audio) > 1:
-        parser.error(f"--format {args.format} writes one file per input: give --output_dir for {len(args.audio)} inputs")
+        parser.error(f"--format {args.format} writes one file per input: give --output_dir for "
+                     f"{len(args.audio)} inputs")
     if args.output is not None and args.output_dir is not None:
         parser.error("give --output or --output_dir, not both")
 

@@ -60,7 +60,7 @@ def vad_config(args: argparse.Namespace) -> VadConfig:
 
 
 @dataclass
-class Segment:
+class SpeechSegment:
     """A speech segment of a recording: sample range at 16 kHz."""
 
     start: int
@@ -113,20 +113,20 @@ def speech_probabilities(blocks: Iterable[np.ndarray], model) -> tuple[list[floa
     return probabilities, total
 
 
-def merge_segments(segments: list[Segment], max_gap: float, max_segment: float) -> list[Segment]:
+def merge_segments(segments: list[SpeechSegment], max_gap: float, max_segment: float) -> list[SpeechSegment]:
     """Join neighbours separated by at most ``max_gap`` seconds while the result fits ``max_segment``."""
-    merged: list[Segment] = []
+    merged: list[SpeechSegment] = []
     for segment in segments:
         last = merged[-1] if merged else None
         if (last is not None and (segment.start - last.end) <= max_gap * SAMPLE_RATE
                 and (segment.end - last.start) <= max_segment * SAMPLE_RATE):
             last.end = segment.end
         else:
-            merged.append(Segment(segment.start, segment.end))
+            merged.append(SpeechSegment(segment.start, segment.end))
     return merged
 
 
-def segment_speech(probabilities: list[float], num_samples: int, config: VadConfig) -> list[Segment]:
+def segment_speech(probabilities: list[float], num_samples: int, config: VadConfig) -> list[SpeechSegment]:
     """Speech segments from silero probabilities: silero's hysteresis, padding and splitting at
     ``max_segment`` (at the longest pause inside, else a hard cut), then :func:`merge_segments`."""
     from silero_vad import get_speech_timestamps_from_probs
@@ -136,11 +136,12 @@ def segment_speech(probabilities: list[float], num_samples: int, config: VadConf
         min_speech_duration_ms=round(config.min_speech * 1000), max_speech_duration_s=config.max_segment,
         min_silence_duration_ms=round(config.min_silence * 1000), speech_pad_ms=round(config.speech_pad * 1000),
         audio_length_samples=num_samples)
-    segments = [Segment(int(r["start"]), int(r["end"])) for r in regions if r["end"] > r["start"]]
+    segments = [SpeechSegment(int(r["start"]), int(r["end"])) for r in regions if r["end"] > r["start"]]
     return merge_segments(segments, config.merge_gap, config.max_segment)
 
 
-def cut_segments(blocks: Iterable[np.ndarray], segments: list[Segment]) -> Iterator[tuple[Segment, np.ndarray]]:
+def cut_segments(blocks: Iterable[np.ndarray],
+                 segments: list[SpeechSegment]) -> Iterator[tuple[SpeechSegment, np.ndarray]]:
     """(segment, its samples) for sorted ``segments`` of a 16 kHz stream, each as soon as it has gone by."""
     pieces: dict[int, list[np.ndarray]] = {}
     first_open, position = 0, 0

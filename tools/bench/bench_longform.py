@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> None:
         "goals_met": {"ratio": ratio <= GOAL_RATIO},
         "command": command_line(__file__, sys.argv[1:] if argv is None else argv),
         "peak_rss_mb": peaks_mb, "seconds": seconds, "ratio": ratio,
-        "notes": [f"Peak RSS {peaks_mb['long']:.0f} MB for {args.long_minutes:g} min against {peaks_mb['short']:.0f} MB "
-                  f"for {args.short_minutes:g} min ({ratio:.2f}x); the extra audio as one float32 copy at 48 kHz "
-                  f"would be {extra_copy_mb:.0f} MB, the long run costs {peaks_mb['long'] - peaks_mb['short']:.0f} MB more.",
+        "notes": [f"Peak RSS {peaks_mb['long']:.0f} MB for {args.long_minutes:g} min against "
+                  f"{peaks_mb['short']:.0f} MB for {args.short_minutes:g} min ({ratio:.2f}x); the extra audio as "
+                  f"one float32 copy at 48 kHz would be {extra_copy_mb:.0f} MB, the long run costs "
+                  f"{peaks_mb['long'] - peaks_mb['short']:.0f} MB more.",
                   f"Wall time {seconds['long']:.0f} s against {seconds['short']:.0f} s (two streamed passes: VAD, "
                   "then cutting and decoding)."],
     }
