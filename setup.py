@@ -15,6 +15,10 @@ INSTALL_REQUIRES = [
     "soundfile==0.14.0",
     "av==18.1.0",
     "kaldiio==2.18.1",
+    "silero-vad==6.2.3",  # long-form segmentation; its wheel ships the model (JIT, run with torch)
+    "mweralign==1.4.1",  # IWSLT-style minimum-WER re-segmentation of long-form hypotheses
+    "srt==3.5.3",
+    "webvtt-py==0.6.0",
     "tensorboard==2.21.0",
     "matplotlib==3.11.2",
     "tqdm",

@@ -84,3 +84,24 @@ def test_demo_translates_seen_directions_far_above_chance(demo_run: tuple[Path, 
     table = (recipe / "exp/RESULTS.md").read_text()
     assert "st_xlsr_adapter chrF++" in table and "st_samu_adapter BLEU" in table
     assert table in result.stdout  # the run ends by printing the side-by-side table
+
+
+def test_demo_translates_the_long_recordings(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
+    import srt
+
+    recipe, _ = demo_run
+    first = f"longform_test_{SRC_LANGS[0]}_en"
+    clips = (recipe / "data" / first / "segments").read_text().splitlines()
+    cues = list(srt.parse((recipe / "exp" / f"{first}.srt").read_text(encoding="utf-8")))
+    assert abs(len(cues) - len(clips)) <= 0.1 * len(clips)
+    for encoder in ENCODERS:
+        exp = recipe / f"exp/st_{encoder}_adapter"
+        for lang in SRC_LANGS:
+            hyp_ids = read_ids(exp / f"decode_st_longform/longform_test_{lang}_en/hyp")
+            assert sorted(hyp_ids) == sorted(read_ids(recipe / "data" / f"test_{lang}_en" / "text.en"))
+        assert "## decode_st: gold vs VAD segmentation" in (exp / "RESULTS.md").read_text()
+    assert "## decode_st_longform" in (recipe / "exp/RESULTS.md").read_text()
+
+
+def read_ids(path: Path) -> list[str]:
+    return [line.split(maxsplit=1)[0] for line in path.read_text(encoding="utf-8").splitlines()]

@@ -233,8 +233,8 @@ def test_run_rejects_bad_options(recipe: str) -> None:
     assert "language de is not in --src_langs (fr)" in result.stderr
 
 
-ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train", "samu_eval",
-                "st_train", "st_inference", "score")
+ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train",
+                "samu_eval", "st_train", "st_inference", "score", "longform_decode")
 
 
 @pytest.fixture()
@@ -379,6 +379,8 @@ def test_covost2_targets_without_mbart_code_are_refused(targets: str) -> None:
     assert result.stderr == (f"ERROR: --tgt_langs: mBART-50 has no language code for {lacking}, so its decoder "
                              f"cannot be forced to write it; leave {lacking} out of --tgt_langs (targets with a "
                              f"code: {' '.join(sorted(MBART50_CODES))})\n")
+
+
 def test_a_second_run_in_the_same_recipe_dir_stops(tmp_path: Path,
                                                     recorded_calls: tuple[dict[str, str], Path]) -> None:
     env, calls_file = recorded_calls
@@ -398,6 +400,24 @@ def test_a_second_run_in_the_same_recipe_dir_stops(tmp_path: Path,
     assert len(errors) == 1 and errors[0].endswith(
         f"ERROR: another run of st.sh is working in {recipe} (it holds .st.lock); wait for it to end")
     assert [call[0] for call in calls_of(calls_file)] == ["check_langs"]  # the option check only: no stage ran
+
+
+def test_europarl_longform_decodes_whole_speeches_and_scores_both(tmp_path: Path,
+                                                                  recorded_calls: tuple[dict[str, str], Path]) -> None:
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "europarl_st")
+    result = run(["./run.sh", "--stage", "5", "--src_langs", "fr de", "--tgt_langs", "en", "--longform", "true",
+                  "--longform_args", "--vad_max_segment 15"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name = {call[0]: call[1:] for call in calls_of(calls_file)}
+    decode = "exp/st_train_st_samu_adapter_fr.de/decode_st"
+    assert by_name["longform_decode"] == [
+        "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--data_dir", "data/test_fr_en", "data/test_de_en",
+        "--output_dir", f"{decode}_longform/test_fr_en", f"{decode}_longform/test_de_en",
+        "--config", "conf/decode_st.yaml", "--vad_max_segment", "15"]
+    score = by_name["score"]
+    assert score[score.index("--decode_dirs") + 1:score.index("--decode_dirs") + 5] == [
+        f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}_longform/test_fr_en", f"{decode}_longform/test_de_en"]
 
 
 def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:

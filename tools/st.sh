@@ -46,6 +46,9 @@ inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: dec
 seen_langs=""            # source languages seen in ST training (scoring tells seen and unseen apart)
 corpus=covost2           # how scoring groups the directions: covost2 (resource groups), europarl_st, none
 baseline_exp=""          # an experiment dir to compare with in RESULTS.md
+longform_sets=""         # data dirs (with segments) also translated whole, VAD-segmented, re-segmented to their
+                         # references (sst.bin.longform_decode) into <decode dir>_longform/<set> and scored
+longform_args=""         # more options of sst.bin.longform_decode, e.g. "--vad_max_segment 15"
 help_message="Usage: $(basename "$0") [options]   (run from a recipe folder; run.sh calls it)
 Stages:
   2  feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher embeddings; target tokenisation  -> dump/
@@ -57,7 +60,7 @@ Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --
   --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
   --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
   --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
-  --inference_tag --seen_langs --corpus --baseline_exp"
+  --inference_tag --seen_langs --corpus --baseline_exp --longform_sets --longform_args"
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
 [ $# -eq 0 ] || die "unexpected argument '$1' (see --help)"
 [ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
@@ -160,6 +163,12 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         python -m sst.bin.st_inference --model_dir "${st_exp}" --dump_dir $(dumps ${test_sets}) \
         --output_dir $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
         --config "${decode_config}" --nj "${inference_nj}" --ngpu "${inference_ngpu}" ${inference_args}
+    if [ -n "${longform_sets}" ]; then
+        log "long-form decoding $(echo ${longform_sets}) (log: ${decode_dir}_longform/logs/decode.log)"
+        ${decode_cmd} --gpu "${inference_ngpu}" --cpus 1 "${decode_dir}_longform/logs/decode.log" \
+            python -m sst.bin.longform_decode --model_dir "${st_exp}" --data_dir $(printf 'data/%s ' ${longform_sets}) \
+            --output_dir $(printf "${decode_dir}_longform/%s " ${longform_sets}) --config "${decode_config}" ${longform_args}
+    fi
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
@@ -168,6 +177,6 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     [ -z "${seen_langs}" ] || score_args+=(--seen_langs "${seen_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
-        ${score_args[@]+"${score_args[@]}"}
+        $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) ${score_args[@]+"${score_args[@]}"}
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"

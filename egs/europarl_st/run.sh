@@ -36,6 +36,8 @@ inference_nj=""
 gpu_inference=false
 inference_tag=""
 baseline_exp=""
+longform=false
+longform_args=""
 europarl_st="${EUROPARL_ST}"
 help_message="Usage: ./run.sh [options]
 Europarl-ST v1.1 many-to-many speech translation with a SAMU-XLS-R encoder and an mBART-50 decoder
@@ -88,6 +90,10 @@ Options [default]:
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
   --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_, then --inference_args]
   --baseline_exp D           experiment dir RESULTS.md compares with
+  --longform BOOL            also translate the whole test speeches (m4a, segmented by the VAD instead of
+                             segments.lst) and score them re-segmented to the references by minimum WER,
+                             as IWSLT does: <st_exp>/decode_<tag>_longform beside the gold segmentation [${longform}]
+  --longform_args \"...\"      more options of sst.bin.longform_decode, e.g. \"--vad_max_segment 15\"
   --europarl_st D            Europarl-ST, the folder holding v1.1/ (db.sh EUROPARL_ST) [${europarl_st}]
   --config F                 read options from F (lines '--opt value')
 
@@ -168,5 +174,6 @@ if [ "${stop_stage}" -ge 2 ]; then
         --samu_exp "${samu_exp}" --st_exp "${st_exp}" --st_encoder "${st_encoder}" \
         --samu_args "${samu_args}" --st_args "${st_args}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --gpu_inference "${gpu_inference}" \
-        --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}"
+        --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}" \
+        --longform_sets "$([ "${longform}" = false ] || sets test ${test_langs})" --longform_args "${longform_args}"
 fi

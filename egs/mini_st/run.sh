@@ -21,6 +21,7 @@ encoders="xlsr samu"
 samu_args=""
 st_args=""
 inference_args=""
+longform=true
 help_message="Usage: ./run.sh [options]
 The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech):
 ST is trained on --train_langs and tested on every language, so pt and nl are zero-shot directions.
@@ -29,13 +30,15 @@ Stages (--stage N --stop_stage M):
   stage  does                                                                      writes
   0      build the tiny stand-in models (Wav2Vec2, sentence teacher, mBART-50)      models/
   1      corpus -> Kaldi-style data dirs (wav.scp, text.<lang>, utt2spk, utt2lang)  data/<set>/
+         and one long recording per test set: its clips joined with pauses         data/longform_<set>/
   2      feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher    dump/
          embeddings; target tokenisation
   3      SAMU distillation (on the transcripts of every --samu_langs language)      exp/samu_train_samu_<langs>/
   4      adapter ST training, once per --encoders entry                            exp/st_<encoder>_adapter/
-  5      decoding (batched beam search)                                            exp/st_*/decode_st/
-  6      scoring; prints the encoders side by side                                 exp/st_*/RESULTS.md,
-                                                                                   exp/RESULTS.md
+  5      decoding (batched beam search); long-form: each long recording translated  exp/st_*/decode_st/
+         whole (VAD segments), re-segmented to its clips by minimum WER             .../decode_st_longform/
+  6      scoring (gold and VAD segmentation side by side); the first long recording  exp/st_*/RESULTS.md,
+         as subtitles; prints the encoders side by side                            exp/*.srt, exp/RESULTS.md
 
 Options [default]:
   --stage N, --stop_stage M  first and last stage to run [${stage}, ${stop_stage}]
@@ -49,6 +52,7 @@ Options [default]:
   --samu_args \"...\"          more options of sst.bin.samu_train, e.g. \"--max_epoch 3\"
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 1\"
+  --longform BOOL            long-form translation of the joined test clips (stages 1, 5, 6) [${longform}]
   --config F                 read options from F (lines '--opt value')"
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
@@ -80,7 +84,14 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     done
     python -m sst.bin.validate_data_dir $(printf 'data/%s ' $(sets train ${src_langs}) $(sets dev ${src_langs}) \
         $(sets test ${src_langs}))
+    if [ "${longform}" = true ]; then
+        log "Stage 1: the clips of each test set joined with pauses into data/longform_test_<src>_en"
+        python local/make_long_recording.py --data_dir $(printf 'data/%s ' $(sets test ${test_langs})) \
+            --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs}))
+    fi
 fi
+longform_sets=""
+[ "${longform}" = false ] || longform_sets="$(sets longform_test ${test_langs})"
 
 baseline=""
 for encoder in ${encoders}; do
@@ -100,9 +111,17 @@ for encoder in ${encoders}; do
         --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
         --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
         --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
-        --inference_args "${inference_args}" --baseline_exp "${baseline}"
+        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}"
     baseline="exp/st_${encoder}_adapter"
 done
+
+if [ "${longform}" = true ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    set="${longform_sets%% *}"
+    log "Stage 6: data/${set}/${set}.flac translated by ${baseline} into subtitles exp/${set}.srt"
+    python -m sst.bin.translate --model_dir "${baseline}" --tgt_lang en --config conf/decode_st.yaml \
+        --format srt --output "exp/${set}.srt" "data/${set}/${set}.flac"
+    head -n 12 "exp/${set}.srt"
+fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"

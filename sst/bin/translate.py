@@ -1,58 +1,186 @@
-"""Translate audio files with a trained (packed) speech-translation model.
+"""Translate audio files of any length with a trained (packed) speech-translation model.
 
     python -m sst.bin.translate --model_dir exp/st_train_st_samu_adapter --tgt_lang en a.wav b.mp3 c.m4a
+    python -m sst.bin.translate --model_dir exp/st_x --tgt_lang en --format srt --output_dir subs/ talk.mp4
 
-Any format stage 2 reads (wav, flac, mp3, m4a, anything ffmpeg decodes) at any sample rate; one
-``file<TAB>translation`` line per input on stdout (or ``--output``). Decoding options default to the
-stage 5 ones and can be read from a decoding config (``--config conf/decode_st.yaml``).
+Any format PyAV reads (wav, flac, mp3, m4a, the audio track of a video) at any sample rate. Short files
+(up to --vad_max_segment seconds) are translated whole, as stage 5 does; longer ones are decoded and
+resampled as a stream, cut into speech segments by silero-vad (two passes over the file, so memory does
+not grow with its length) and the segments translated in length-sorted batches, written as they come.
+
+Output (--format): ``text``, one ``file<TAB>translation`` line per input on stdout (or --output);
+``srt`` / ``vtt`` subtitles and ``json`` (JSON Lines: audio, start, end, text per segment), one file per
+input in --output_dir (``<name>.srt``...), or on stdout / --output for a single input. Decoding options
+default to the stage 5 ones and can be read from a decoding config (``--config conf/decode_st.yaml``).
+An unreadable or silent input gets one line on stderr and is skipped (exit status 1).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Iterable, Iterator, TextIO
 
+import numpy as np
 import torch
+from tqdm import tqdm
 
 from sst.bin.st_inference import add_decode_options, decode_options, decode_utterances
-from sst.data.audio import AudioDecodeError, load_resampled
+from sst.data.audio import AudioDecodeError, audio_duration, load_resampled, stream_resampled
 from sst.data.langs import normalize
+from sst.data.longform import (FORMATS, SAMPLE_RATE, SUFFIXES, TranscriptWriter, VadConfig, add_vad_options,
+                               cut_segments, load_vad, segment_speech, speech_probabilities, vad_config)
 from sst.models.packing import load_packed
 
-SAMPLE_RATE = 16000
+POOL_SECONDS = 240.0  # speech decoded together (sorted by length within): bounds memory, keeps batches full
+SILENCE_PEAK = 1e-4  # a file translated whole is silent when no sample reaches this (longer ones: the VAD)
+
+
+class NoSpeech(Exception):
+    """A recording in which the voice-activity detection finds no speech."""
+
+
+def _progress(blocks: Iterable[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
+    for block in blocks:
+        bar.update(len(block) / SAMPLE_RATE)
+        yield block
+
+
+def translate_recording(path: Path, model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
+                        config: VadConfig, writer: TranscriptWriter, progress: bool = True) -> int:
+    """Translate a recording of any length segment by segment into ``writer``; returns the number of
+    segments. NoSpeech when the VAD finds none; AudioDecodeError when the file cannot be decoded."""
+    duration = audio_duration(path)
+    with tqdm(total=duration, unit="s", desc=f"{path.name}: voice activity", disable=not progress,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
+        probabilities, num_samples = speech_probabilities(_progress(stream_resampled(path, SAMPLE_RATE), bar), vad)
+    if num_samples == 0:
+        raise NoSpeech(f"{path}: no audio samples")
+    segments = segment_speech(probabilities, num_samples, config)
+    if not segments:
+        raise NoSpeech(f"{path}: no speech found in {num_samples / SAMPLE_RATE:.1f} s of audio (silent?)")
+    pool: dict[int, np.ndarray] = {}
+
+    def flush() -> None:
+        hypotheses = decode_utterances(model, tokenizer, pool, {index: tgt_lang for index in pool}, options,
+                                       device, progress=False)
+        for index in sorted(pool):
+            writer.write(segments[index].start_s, segments[index].end_s, hypotheses[index])
+        pool.clear()
+
+    with tqdm(total=num_samples / SAMPLE_RATE, unit="s", desc=f"{path.name}: translating", disable=not progress,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
+        blocks = _progress(stream_resampled(path, SAMPLE_RATE), bar)
+        for index, (_, samples) in enumerate(cut_segments(blocks, segments)):
+            pool[index] = samples
+            if sum(len(pooled) for pooled in pool.values()) >= POOL_SECONDS * SAMPLE_RATE:
+                flush()
+        if pool:
+            flush()
+    return len(segments)
+
+
+def _output_path(args: argparse.Namespace, path: Path) -> Path | None:
+    """Where one input's output goes: its own file in --output_dir, or None for the shared stream."""
+    if args.output_dir is None:
+        return None
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    return args.output_dir / (path.stem + SUFFIXES[args.format])
+
+
+def _translate_into(args: argparse.Namespace, path: Path, shared: TextIO, hypotheses: dict[str, str],
+                    whole: dict[str, np.ndarray], model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
+                    config: VadConfig) -> str | None:
+    """Write one input's translation (its own file in --output_dir, else ``shared``); the error, if any."""
+    own_path = _output_path(args, path)
+    with open(own_path, "w", encoding="utf-8") if own_path else contextlib.nullcontext(shared) as stream:
+        writer = TranscriptWriter(stream, args.format, str(path))
+        if str(path) in hypotheses:
+            writer.write(0.0, len(whole[str(path)]) / SAMPLE_RATE, hypotheses[str(path)])
+        else:
+            try:
+                count = translate_recording(path, model, tokenizer, vad, tgt_lang, options, device, config,
+                                            writer, progress=sys.stderr.isatty())
+            except (AudioDecodeError, NoSpeech) as error:
+                if own_path:
+                    stream.close()
+                    own_path.unlink()
+                return str(error)
+            logging.info("%s: %d segments translated", path, count)
+        writer.close()
+    return None
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("audio", type=Path, nargs="+", help="audio files to translate")
+    parser.add_argument("audio", type=Path, nargs="+", help="audio (or video) files to translate")
     parser.add_argument("--model_dir", type=Path, required=True, help="experiment dir holding packed/, or packed/")
     parser.add_argument("--tgt_lang", default="en", help="target language (two-letter or mBART code)")
-    parser.add_argument("--output", type=Path, default=None, help="write the translations here (default stdout)")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="output format [text]")
+    parser.add_argument("--output", type=Path, default=None, help="write the output here (default stdout)")
+    parser.add_argument("--output_dir", type=Path, default=None,
+                        help="one <name>.<format> file per input here (srt, vtt, json)")
+    parser.add_argument("--vad", choices=("auto", "always", "never"), default="auto",
+                        help="segment with the VAD: auto = inputs longer than --vad_max_segment, and every "
+                             "input for srt/vtt/json; never = translate each file whole [auto]")
+    add_vad_options(parser)
     add_decode_options(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.format == "text" and args.output_dir is not None:
+        parser.error("--output_dir goes with --format srt, vtt or json; text goes to --output or stdout")
+    if args.format != "text" and args.output_dir is None and len(args.audio) > 1:
+        parser.error(f"--format {args.format} writes one file per input: give --output_dir for "
+                     f"{len(args.audio)} inputs")
+    if args.output is not None and args.output_dir is not None:
+        parser.error("give --output or --output_dir, not both")
 
     options = decode_options(args)
-    audio = {}
+    config = vad_config(args)
+    failed = []
+    whole, segmented = {}, []
     for path in args.audio:
         try:
-            audio[str(path)] = load_resampled(path, SAMPLE_RATE)
-        except AudioDecodeError as error:
-            parser.error(str(error))
-        if audio[str(path)].size == 0:
-            parser.error(f"{path}: no audio samples")
+            duration = audio_duration(path)
+            use_vad = args.vad == "always" or (args.vad == "auto" and (
+                args.format != "text" or duration is None or duration > config.max_segment))
+            if use_vad:
+                segmented.append(path)
+                continue
+            whole[str(path)] = load_resampled(path, SAMPLE_RATE)
+            if whole[str(path)].size == 0:
+                raise NoSpeech(f"{path}: no audio samples")
+            if np.abs(whole[str(path)]).max() < SILENCE_PEAK:
+                raise NoSpeech(f"{path}: silent (peak below {SILENCE_PEAK})")
+        except (AudioDecodeError, NoSpeech) as error:
+            whole.pop(str(path), None)
+            failed.append(str(error))
+            print(f"translate: {error}", file=sys.stderr)
+    if not whole and not segmented:
+        sys.exit(1)
+
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_packed(args.model_dir, device)
     tgt_lang = normalize(args.tgt_lang.split("_")[0])
-    hypotheses = decode_utterances(model, tokenizer, audio, {key: tgt_lang for key in audio}, options,
-                                   device, progress=len(audio) > int(options["batch_size"]))
-    lines = "".join(f"{path}\t{hypotheses[str(path)]}\n" for path in args.audio)
+    hypotheses = {}
+    if whole:
+        hypotheses = decode_utterances(model, tokenizer, whole, {key: tgt_lang for key in whole}, options,
+                                       device, progress=len(whole) > int(options["batch_size"]))
+    vad = load_vad() if segmented else None
+    with open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as shared:
+        for path in args.audio:
+            if str(path) in hypotheses or path in segmented:
+                error = _translate_into(args, path, shared, hypotheses, whole, model, tokenizer, vad, tgt_lang,
+                                        options, device, config)
+                if error:
+                    failed.append(error)
+                    print(f"translate: {error}", file=sys.stderr)
     if args.output:
-        args.output.write_text(lines, encoding="utf-8")
-        logging.info("wrote %d translations to %s", len(audio), args.output)
-    else:
-        sys.stdout.write(lines)
+        logging.info("wrote %d translations to %s", len(args.audio) - len(failed), args.output)
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

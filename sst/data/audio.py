@@ -3,6 +3,7 @@ files or Kaldi archives), and the length-sorted batches that inference reads the
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -55,10 +56,7 @@ def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode a file to mono float32 at its own sample rate; AudioDecodeError when it cannot."""
     path = Path(path)
-    if not path.is_file():
-        raise AudioDecodeError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise AudioDecodeError(f"{path}: zero-byte file")
+    _check_file(path)
     errors = []
     if path.suffix.lower() in SOUNDFILE_SUFFIXES:
         try:
@@ -84,6 +82,121 @@ def load_resampled(path: str | Path, sample_rate: int) -> np.ndarray:
     """Decode, downmix to mono and resample a file to ``sample_rate``."""
     waveform, rate = load_audio(path)
     return resample(waveform, rate, sample_rate)
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise AudioDecodeError(f"{path}: zero-byte file")
+
+
+def audio_duration(path: str | Path) -> float | None:
+    """Duration in seconds from the container's header, without decoding (None when it does not say)."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            info = sf.info(str(path))
+            if info.frames > 0:
+                return info.frames / info.samplerate
+        except (sf.SoundFileError, RuntimeError):
+            pass
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioDecodeError(f"{path}: no audio stream")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            return None if container.duration is None else container.duration / av.time_base
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise AudioDecodeError(f"{path}: cannot decode (PyAV: {e})") from None
+
+
+def _stream_soundfile(path: Path, block_frames: int) -> tuple[int, Iterator[np.ndarray]]:
+    info = sf.info(str(path))
+
+    def blocks() -> Iterator[np.ndarray]:
+        for block in sf.blocks(str(path), blocksize=block_frames, dtype="float32", always_2d=True):
+            yield block.mean(axis=1, dtype=np.float32)
+    return info.samplerate, blocks()
+
+
+def _stream_pyav(path: Path) -> tuple[int, Iterator[np.ndarray]]:
+    container = av.open(str(path))
+    if not container.streams.audio:
+        container.close()
+        raise AudioDecodeError(f"{path}: no audio stream")
+    stream = container.streams.audio[0]
+
+    def blocks() -> Iterator[np.ndarray]:
+        to_float = av.AudioResampler(format="fltp")  # sample format only; rate and layout kept
+        with container:
+            for frame in container.decode(stream):
+                for converted in to_float.resample(frame):
+                    yield converted.to_ndarray().mean(axis=0, dtype=np.float32)
+            for converted in to_float.resample(None):
+                yield converted.to_ndarray().mean(axis=0, dtype=np.float32)
+    return stream.rate, blocks()
+
+
+def stream_audio(path: str | Path, block_seconds: float = 10.0) -> tuple[int, Iterator[np.ndarray]]:
+    """(sample rate, iterator of mono float32 blocks) of a file, decoded as it is read: the streaming
+    form of :func:`load_audio` (the same samples), for recordings too long to hold. AudioDecodeError
+    when the file cannot be opened; a decoding error later in the file surfaces from the iterator."""
+    path = Path(path)
+    _check_file(path)
+    errors = []
+    if path.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            rate = sf.info(str(path)).samplerate
+            return _stream_soundfile(path, max(1, round(block_seconds * rate)))
+        except (sf.SoundFileError, RuntimeError) as e:
+            errors.append(f"soundfile: {e}")
+    try:
+        return _stream_pyav(path)
+    except (av.FFmpegError, ValueError, OSError) as e:
+        errors.append(f"PyAV: {e}")
+    raise AudioDecodeError(f"{path}: cannot decode ({'; '.join(errors)})")
+
+
+def resample_stream(blocks: Iterable[np.ndarray], orig_rate: int, new_rate: int,
+                    block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+    """Resample a stream of mono float32 blocks with torchaudio, block by block: the output equals
+    :func:`resample` of the whole signal (to float rounding), while only a block is held.
+
+    torchaudio has no streaming resampler; each block is resampled with enough neighbouring samples
+    on both sides (a multiple of the reduced input period) that its sinc kernel sees what it would see
+    in the whole signal, and the context's output is cut away.
+    """
+    if orig_rate == new_rate:
+        yield from (block for block in blocks if block.size)
+        return
+    gcd = math.gcd(orig_rate, new_rate)
+    period_in, period_out = orig_rate // gcd, new_rate // gcd
+    lowpass_filter_width, rolloff = 6, 0.99  # torchaudio's defaults, as resample() uses them
+    width = math.ceil(lowpass_filter_width * period_in / (min(period_in, period_out) * rolloff))
+    context = (math.ceil(width / period_in) + 1) * period_in
+    step = period_in * max(1, round(block_seconds * orig_rate / period_in))
+    pending = np.zeros(0, dtype=np.float32)
+    left = 0  # samples of left context at the start of ``pending`` (0 at the start of the signal)
+    for block in blocks:
+        pending = np.concatenate([pending, block])
+        while len(pending) - left >= step + context:
+            out = resample(pending[: left + step + context], orig_rate, new_rate)
+            yield out[left // period_in * period_out: (left + step) // period_in * period_out]
+            pending = pending[left + step - context:]
+            left = context
+    if len(pending) > left:
+        yield resample(pending, orig_rate, new_rate)[left // period_in * period_out:]
+
+
+def stream_resampled(path: str | Path, sample_rate: int, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of a file at ``sample_rate``, decoded and resampled as it is read (the
+    samples of :func:`load_resampled`, without holding the recording)."""
+    rate, blocks = stream_audio(path, block_seconds)
+    return resample_stream(blocks, rate, sample_rate, block_seconds)
 
 
 def write_flac(path: Path, waveform: np.ndarray, sample_rate: int) -> None:

@@ -28,6 +28,7 @@ from sst.data.langs import CHARACTER_LEVEL_TARGETS, normalize, resource_group
 from sst.eval.results_md import environment_lines, markdown_table
 
 DECODE_FILES = ("hyp", "ref", "utt2lang", "utt2tgt_lang")
+LONGFORM_SUFFIX = "_longform"  # decode tag of the long-form decoding of a tag's test sets
 METRICS = ("BLEU", "chrF++", "TER")
 GROUPS = ("high", "mid", "low")
 # How each corpus groups its directions in the averages: CoVoST-2 by the paper's resource groups of the
@@ -348,7 +349,25 @@ def results_markdown(results: dict, command: str) -> str:
         lines.append(f"- baseline: `{results['baseline_exp_dir']}` "
                      f"({results['bootstrap_samples']} bootstrap resamples)")
     sections = [tag_markdown(tag, tag_results) for tag, tag_results in results["tags"].items()]
+    sections += [segmentation_markdown(tag, results["tags"][tag], results["tags"][tag + LONGFORM_SUFFIX])
+                 for tag in results["tags"] if tag + LONGFORM_SUFFIX in results["tags"]]
     return "\n".join(lines) + "\n\n" + "\n".join(sections)
+
+
+def segmentation_markdown(tag: str, gold: dict, longform: dict) -> str:
+    """The gold segmentation (decode tag ``tag``) and the VAD segmentation re-segmented to the
+    references (``<tag>_longform``, sst.bin.longform_decode) side by side, per direction and on average."""
+    header = ["direction", *(f"{metric} {kind}" for metric in METRICS for kind in ("gold", "VAD"))]
+    rows = []
+    for kind, display in (("directions", str), ("averages", lambda label: f"**{label}**")):
+        for name in [name for name in gold[kind] if name in longform[kind]]:
+            rows.append([display(name), *(_fmt(source[kind][name][metric]) for metric in METRICS
+                                          for source in (gold, longform))])
+    return "\n".join([f"## {tag}: gold vs VAD segmentation", "",
+                      markdown_table(header, rows, ["left"] + ["right"] * (len(header) - 1)), "",
+                      "gold: the corpus's own segments; VAD: each recording translated whole, segmented by the "
+                      "VAD, its hypotheses re-segmented to the reference segments by minimum-WER alignment "
+                      "(mwerSegmenter, as in IWSLT), then scored the same way."]) + "\n"
 
 
 def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str] = ("BLEU",)) -> str:

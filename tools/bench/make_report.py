@@ -11,7 +11,7 @@ from pathlib import Path
 
 from common import MEDIUM_ADAPTER_DIM, MEDIUM_DECODER, MEDIUM_ENCODER, git_revision, machine_info
 
-ITEMS = ("training", "teacher", "decoding", "dump", "gpu", "bad_inputs", "faults")
+ITEMS = ("training", "teacher", "decoding", "dump", "gpu", "bad_inputs", "faults", "longform")
 
 
 def met_text(result: dict) -> str:

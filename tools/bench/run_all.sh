@@ -38,6 +38,7 @@ run dump bench_dump.py
 run gpu bench_gpu.py
 run bad_inputs bench_bad_inputs.py
 run faults bench_faults.py
+run longform bench_longform.py
 
 "${python}" "${bench_dir}/make_report.py" --results "${results}" --out_dir "${bench_dir}" --threads "${threads}" \
     --elapsed_s $((SECONDS - start)) --load_at_start "${load_at_start}"
