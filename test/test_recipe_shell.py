@@ -410,9 +410,9 @@ def test_europarl_longform_decodes_whole_speeches_and_scores_both(tmp_path: Path
                   "--longform_args", "--vad_max_segment 15"], recipe, env)
     assert result.returncode == 0, result.stdout + result.stderr
     by_name = {call[0]: call[1:] for call in calls_of(calls_file)}
-    decode = "exp/st_train_st_samu_adapter_fr.de/decode_st"
+    decode = "exp/st_train_st_samu_adapter_fr.de-en/decode_st"
     assert by_name["longform_decode"] == [
-        "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--data_dir", "data/test_fr_en", "data/test_de_en",
+        "--model_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--data_dir", "data/test_fr_en", "data/test_de_en",
         "--output_dir", f"{decode}_longform/test_fr_en", f"{decode}_longform/test_de_en",
         "--config", "conf/decode_st.yaml", "--vad_max_segment", "15"]
     score = by_name["score"]
