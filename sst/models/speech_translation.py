@@ -95,13 +95,16 @@ class SpeechTranslationModel(AbsESPnetModel):
                 text_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
         text = text[:, : int(text_lengths.max())]
         memory, memory_mask = self.encode(speech, speech_lengths)
-        logits = self.mbart(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
-                            attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
-                            use_cache=False).logits
-        loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), text, ignore_index=IGNORE_ID,
-                                           label_smoothing=self.label_smoothing)
+        hidden = self.mbart.model(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                                  attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
+                                  use_cache=False).last_hidden_state
+        # The 250k-way LM head runs on the real target tokens only, not on the batch padding: its logits,
+        # their fp32 log-softmax and gradient are the largest activations of a training step.
         valid = text != IGNORE_ID
-        accuracy = (logits.argmax(-1) == text)[valid].float().mean()
+        targets = text[valid]
+        logits = self.mbart.lm_head(hidden[valid]) + self.mbart.final_logits_bias
+        loss = nn.functional.cross_entropy(logits.float(), targets, label_smoothing=self.label_smoothing)
+        accuracy = (logits.argmax(-1) == targets).float().mean()
         stats = {"loss": loss.detach(), "acc": accuracy.detach()}
         return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)
 
