@@ -5,6 +5,7 @@ weights, so decoding and ``sst.bin.translate`` need neither the hub nor the orig
 """
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
@@ -26,7 +27,12 @@ def pack(exp_dir: Path, checkpoint: Path) -> Path:
     out = exp_dir / PACKED
     tmp = exp_dir / f"{PACKED}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
+    # The trainer's model of this process is garbage by now: free it before building a second one (at full
+    # size each holds 3.4 GB), and skip the random initialisation the checkpoint overwrites anyway.
+    gc.collect()
+    with torch.device("meta"):
+        model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
+    model.to_empty(device="cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
     load_feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import shutil
 import subprocess
@@ -107,7 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work_dir", type=Path, default=Path("/tmp/sst_fullsize"))
     parser.add_argument("--report", type=Path, default=REPO / "tools" / "bench" / "REPORT_fullsize.md")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, help="only rewrite the report from this run's JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        args.report.write_text(render(json.loads(args.render.read_text(encoding="utf-8"))), encoding="utf-8")
+        return
     sys.path.insert(0, str(REPO / "test"))
     from corpora import COVOST_DE_EN, COVOST_FR_EN, make_covost2_corpus
 
@@ -162,7 +167,35 @@ def render(result: dict) -> str:
     lines += ["", "Files of 50 MB or more the training stages left:", ""]
     for exp, files in result["large_files_mb"].items():
         lines.append(f"- `exp/{exp}`: " + ", ".join(f"`{name}` {mb / 1e3:.2f} GB" for name, mb in files.items()))
+    lines += ["", "What full size costs, and what was done about it:", "", *costs(result["large_files_mb"])]
     return "\n".join(lines) + "\n"
+
+
+def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
+    """The full-size costs the run shows, scaled to the shipped configs (keep_nbest_models 5 / 10)."""
+    st_epoch = large_files["st_train_st_samu_adapter"].get("1epoch.pth", 0.0) / 1e3
+    samu_epoch = large_files["samu_train_samu"].get("1epoch.pth", 0.0) / 1e3
+    vocab, tokens = 250_054, 1_400  # a 200 s batch holds about 1,400 target tokens
+    logits_gb = vocab * tokens * 4 / 1e9
+    return [
+        f"- **Checkpoints.** ESPnet saves the whole model each epoch, frozen weights included: {st_epoch:.2f} GB "
+        f"per ST epoch (849.7M fp32 parameters), {samu_epoch:.2f} GB per SAMU epoch. With the shipped "
+        f"`keep_nbest_models` (10 for ST, 5 for SAMU) that is up to {10 * st_epoch:.0f} GB and "
+        f"{5 * samu_epoch:.1f} GB kept per experiment, plus `checkpoint.pth` (model + optimizer state). "
+        "Named, not changed: ESPnet's resume and averaging need whole state dicts.",
+        f"- **n-best averaging.** ESPnet's `average_nbest_models` reads every kept file ({10 * st_epoch:.0f} GB "
+        f"for ST) and holds the running sum plus one loaded file ({2 * st_epoch:.1f} GB) next to the trained "
+        "model; the peak RSS of stage 4 includes it. The frozen weights are then taken from one epoch file "
+        "(`sst.tasks.launch.trained_state`), now loaded with `mmap=True`, so packing maps the 3.4 GB files "
+        "instead of holding two more copies in anonymous memory.",
+        f"- **250k-way logits.** fp32 logits cost {vocab * 4 / 1e6:.1f} MB per target token, and the "
+        f"label-smoothed cross-entropy keeps the logits, their log-softmax and the gradient: about "
+        f"{3 * logits_gb:.1f} GB for a {tokens:,}-token batch (200 s of audio). Fixed in part: the LM head now runs "
+        "on the real target tokens only (`SpeechTranslationModel.forward`), so padding costs nothing there; "
+        "the rest is the price of the full vocabulary (trimming it is a separate change).",
+        "- **Packing.** `packed/model.pth` is the whole model again (one more copy of the epoch-file size); "
+        "decoding and `sst.bin.translate` read only it.",
+    ]
 
 
 if __name__ == "__main__":
