@@ -163,7 +163,7 @@ def render(result: dict) -> str:
              "| stage | does | wall time | peak RSS | written to disk |", "| --- | --- | ---: | ---: | ---: |"]
     for stage, row in result["stages"].items():
         lines.append(f"| {stage} | {STAGES[int(stage)]} | {row['seconds']:.0f} s | {row['peak_rss_mb'] / 1024:.2f} GiB "
-                     f"| {row['written_mb'] / 1e3:.2f} GB |")
+                     f"| {size_text(row['written_mb'])} |")
     lines += ["", "Files of 50 MB or more the training stages left:", ""]
     for exp, files in result["large_files_mb"].items():
         lines.append(f"- `exp/{exp}`: " + ", ".join(f"`{name}` {mb / 1e3:.2f} GB" for name, mb in files.items()))
@@ -171,10 +171,16 @@ def render(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def size_text(mb: float) -> str:
+    """MB below a GB, else GB."""
+    return f"{mb:.2f} MB" if mb < 1e3 else f"{mb / 1e3:.2f} GB"
+
+
 def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
     """The full-size costs the run shows, scaled to the shipped configs (keep_nbest_models 5 / 10)."""
     st_epoch = large_files["st_train_st_samu_adapter"].get("1epoch.pth", 0.0) / 1e3
     samu_epoch = large_files["samu_train_samu"].get("1epoch.pth", 0.0) / 1e3
+    st_ave = large_files["st_train_st_samu_adapter"].get("valid.loss.ave_2best.pth", 0.0) / 1e3
     vocab, tokens = 250_054, 1_400  # a 200 s batch holds about 1,400 target tokens
     logits_gb = vocab * tokens * 4 / 1e9
     return [
@@ -185,7 +191,10 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         "Named, not changed: ESPnet's resume and averaging need whole state dicts.",
         f"- **n-best averaging.** ESPnet's `average_nbest_models` reads every kept file ({10 * st_epoch:.0f} GB "
         f"for ST) and holds the running sum plus one loaded file ({2 * st_epoch:.1f} GB) next to the trained "
-        "model; the peak RSS of stage 4 includes it. The frozen weights are then taken from one epoch file "
+        f"model, once per `best_model_criterion` (the ST configs have two: valid.acc and valid.loss). Its sums "
+        f"untie mBART's tied embedding / LM head (250,054 x 1024, 1.02 GB), which is then stored three times: an "
+        f"averaged file is {st_ave:.2f} GB against {st_epoch:.2f} GB per epoch. Named, not changed (ESPnet's code); "
+        "packing reads only the trained (adapter) weights from it. The frozen weights are taken from one epoch file "
         "(`sst.tasks.launch.trained_state`), now loaded with `mmap=True`, so packing maps the 3.4 GB files "
         "instead of holding two more copies in anonymous memory.",
         f"- **250k-way logits.** fp32 logits cost {vocab * 4 / 1e6:.1f} MB per target token, and the "
@@ -193,8 +202,9 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         f"{3 * logits_gb:.1f} GB for a {tokens:,}-token batch (200 s of audio). Fixed in part: the LM head now runs "
         "on the real target tokens only (`SpeechTranslationModel.forward`), so padding costs nothing there; "
         "the rest is the price of the full vocabulary (trimming it is a separate change).",
-        "- **Packing.** `packed/model.pth` is the whole model again (one more copy of the epoch-file size); "
-        "decoding and `sst.bin.translate` read only it.",
+        "- **Packing and decoding.** `packed/model.pth` is the whole model again (one more copy of the epoch-file "
+        "size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`), and packing "
+        "frees the trainer's model and builds its own without random initialisation (`pack`).",
     ]
 
 
