@@ -168,6 +168,8 @@ def render(result: dict) -> str:
     for exp, files in result["large_files_mb"].items():
         lines.append(f"- `exp/{exp}`: " + ", ".join(f"`{name}` {mb / 1e3:.2f} GB" for name, mb in files.items()))
     lines += ["", "What full size costs, and what was done about it:", "", *costs(result["large_files_mb"])]
+    if result.get("notes"):
+        lines += ["", "Notes on this run:", "", *(f"- {note}" for note in result["notes"])]
     return "\n".join(lines) + "\n"
 
 
@@ -203,8 +205,8 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         "on the real target tokens only (`SpeechTranslationModel.forward`), so padding costs nothing there; "
         "the rest is the price of the full vocabulary (trimming it is a separate change).",
         "- **Packing and decoding.** `packed/model.pth` is the whole model again (one more copy of the epoch-file "
-        "size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`), and packing "
-        "frees the trainer's model and builds its own without random initialisation (`pack`).",
+        "size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`); packing builds "
+        "its model without random initialisation (`pack`).",
     ]
 
 
