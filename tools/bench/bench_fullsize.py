@@ -10,8 +10,8 @@ Dense 768 tanh, Normalize; a WordPiece tokenizer over the corpus texts) and the 
 costs). Each training stage runs two epochs of one update (``--batch_bins`` above the set's size) and
 averages its two checkpoints, as ``keep_nbest_models`` does at scale. Per stage: wall time, peak RSS
 (largest process of the stage, ``/usr/bin/time``'s maximum resident set size) and the size on disk of
-what it wrote. Writes ``tools/bench/REPORT_fullsize.md`` and the JSON (``--json``). Takes about 30
-minutes and 10 GiB at most on 2 cores; run it alone.
+what it wrote. Writes ``tools/bench/REPORT_fullsize.md`` and the JSON (``--json``). Took 40 minutes on 2
+shared cores, with a peak of 13-17 GiB in stage 4 (see the report); run it alone, with ~70 GB of disk.
 """
 from __future__ import annotations
 
