@@ -31,6 +31,8 @@ setup(
     version="0.1.0",
     description="Speech translation with SAMU-XLS-R encoders and mBART-50 decoders, with adapters",
     packages=find_packages(include=["sst", "sst.*"]),
+    # The real checkpoints' architectures (config files only), read by sst.models.architectures.
+    package_data={"sst.models": ["configs/*/*/*.json", "configs/*/*/*/*.json", "configs/README.md"]},
     python_requires=">=3.10,<3.12",
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest==9.2.0"]},

@@ -18,7 +18,7 @@ from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import language_token_id, load_speech_encoder
 from sst.models.samu import SamuModel
-from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, translation_loss
+from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, scored_positions, translation_loss
 
 TRAINED_GROUPS = ("encoder_adapters", "decoder_adapters", "length_adaptor")
 TUNING = Path(__file__).resolve().parents[1] / "egs" / "covost2" / "conf" / "tuning"
@@ -376,15 +376,15 @@ def test_loss_and_accuracy_ignore_the_forced_language_token() -> None:
     logits = torch.full((2, 4, 6), -5.0)
     predicted = torch.tensor([[0, 1, 2, 3], [0, 0, 1, 2]])  # language position always wrong; (1, 2) wrong
     logits.scatter_(2, predicted[..., None], 5.0)
-    loss, accuracy = translation_loss(logits, text, label_smoothing=0.0)
+    loss, accuracy = translation_loss(logits[scored_positions(text)], text, label_smoothing=0.0)
     assert accuracy.item() == pytest.approx(4 / 5)  # 5 predicted positions, 4 right
     log_probs = torch.log_softmax(logits, dim=-1)
     right, wrong = -log_probs[0, 1, 1], -log_probs[1, 2, 3]
     torch.testing.assert_close(loss, (4 * right + wrong) / 5)
     # whatever the model says at the language position changes nothing
     logits[:, 0] = torch.randn(2, 6)
-    assert translation_loss(logits, text, 0.0)[1].item() == pytest.approx(4 / 5)
-    torch.testing.assert_close(translation_loss(logits, text, 0.0)[0], loss)
+    assert translation_loss(logits[scored_positions(text)], text, 0.0)[1].item() == pytest.approx(4 / 5)
+    torch.testing.assert_close(translation_loss(logits[scored_positions(text)], text, 0.0)[0], loss)
     assert text[:, 0].tolist() == [4, 5]  # the caller's batch is left as it was
 
 

@@ -197,6 +197,24 @@ def test_dispatch_slurm_single_job_failure(tmp_path: Path, fake_slurm: tuple[dic
     assert "# Ended (code 2)" in (tmp_path / "exp/st/train.log").read_text()
 
 
+
+def test_dispatch_slurm_multi_node_runs_the_command_under_srun(tmp_path: Path,
+                                                              fake_slurm: tuple[dict[str, str], Path]) -> None:
+    env, record = fake_slurm
+    srun = Path(env["PATH"].split(":")[0]) / "srun"
+    srun.write_text('#!/usr/bin/env bash\necho "srun $*"\n')
+    srun.chmod(0o755)
+    result = run([DISPATCH, "--backend", "slurm", "--gpu", "4", "--num_nodes", "2", "exp/st/train.log",
+                  "python", "-m", "sst.bin.st_train", "--ngpu", "4"], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    args = record.read_text().splitlines()
+    assert "--nodes=2" in args and "--ntasks-per-node=1" in args and "--gres=gpu:4" in args
+    log = (tmp_path / "exp/st/train.log").read_text()
+    assert "srun --nodes=2 --ntasks-per-node=1 --kill-on-bad-exit=1 python -m sst.bin.st_train --ngpu 4" in log
+    result = run([DISPATCH, "--num_nodes", "2", "exp/st/train.log", "true"], tmp_path)
+    assert result.returncode == 1 and "--num_nodes 2 needs --backend slurm" in result.stderr
+
+
 # ---------------------------------------------------------------------------------------------- run.sh
 
 def recipe_copy(tmp_path: Path, name: str) -> Path:
@@ -600,3 +618,28 @@ def test_download_europarl_st_offline_and_present(tmp_path: Path, europarl_st_co
     # the fixture holds fr->en only: present for that direction, no network needed
     download_corpus.main(["--corpus", "europarl_st", "--europarl_dir", str(europarl_st_corpus.europarl_dir),
                           "--src_langs", "fr", "--tgt_langs", "en"])
+
+
+def test_multi_node_training_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path],
+                                    fake_slurm: tuple[dict[str, str], Path]) -> None:
+    """./run.sh --num_nodes 2 --ngpu 4: one srun task per node, ESPnet's slurm launcher, a rendezvous file."""
+    env, calls_file = recorded_calls
+    slurm_env, record = fake_slurm
+    srun = Path(slurm_env["PATH"].split(":")[0]) / "srun"
+    srun.write_text('#!/usr/bin/env bash\nwhile [[ "$1" == --* ]]; do shift; done\nexec "$@"\n')  # one node here
+    srun.chmod(0o755)
+    recipe = recipe_copy(tmp_path, "covost2")
+    args = ["./run.sh", "--stage", "4", "--stop_stage", "4", "--src_langs", "fr", "--num_nodes", "2", "--ngpu", "4"]
+    result = run(args, recipe, env)
+    assert result.returncode == 1 and "--num_nodes 2 needs --backend slurm" in result.stderr
+
+    (recipe / "cmd.sh").unlink()
+    (recipe / "cmd.sh").write_text('train_cmd="../../tools/dispatch.sh --backend slurm"\n'
+                                   'decode_cmd="../../tools/dispatch.sh --backend local"\n')
+    result = run(args, recipe, {**env, "PATH": slurm_env["PATH"]})
+    assert result.returncode == 0, result.stdout + result.stderr
+    (st_train,) = [call[1:] for call in calls_of(calls_file) if call[0] == "st_train"]
+    assert st_train[-8:] == ["--ngpu", "4", "--multiprocessing_distributed", "true", "--dist_launcher", "slurm",
+                             "--dist_init_method", f"file://{recipe}/exp/st_train_st_samu_adapter/.dist_init"]
+    sbatch = record.read_text().splitlines()
+    assert {"--nodes=2", "--ntasks-per-node=1", "--gres=gpu:4"} <= set(sbatch)

@@ -22,6 +22,7 @@ set -euo pipefail
 backend=local      # local: background processes on this machine; slurm: sbatch --wait
 max_jobs_run=0     # at most this many jobs at once (0: all N)
 gpu=0              # slurm: --gres=gpu:N (nothing when 0)
+num_nodes=1        # slurm: --nodes=N with one task per node; the command runs under srun on each node
 cpus=0             # slurm: --cpus-per-task=N (nothing when 0)
 mem=""             # slurm: --mem=SIZE, e.g. 64G
 time=""            # slurm: --time=LIMIT, e.g. 2-00:00:00
@@ -34,6 +35,7 @@ Options:
   --backend local|slurm   where the jobs run (default: ${backend})
   --max_jobs_run N        at most N jobs at once (default: all)
   --gpu N                 slurm: --gres=gpu:N        --cpus N     slurm: --cpus-per-task=N
+  --num_nodes N           slurm: --nodes=N --ntasks-per-node=1, the command under srun on every node
   --mem SIZE              slurm: --mem=SIZE          --time T     slurm: --time=T
   --partition P           slurm: --partition=P       --sbatch_args \"...\"  more sbatch options
 Local jobs ignore the slurm resource options."
@@ -89,6 +91,11 @@ job_args() {
 }
 
 command=("$@")
+if [ "${num_nodes}" -gt 1 ]; then
+    [ "${backend}" = slurm ] || die "--num_nodes ${num_nodes} needs --backend slurm (set train_cmd in cmd.sh)"
+    [ -z "${job_var}" ] || die "--num_nodes goes with a single job, not ${job_var}=${first}:${last}"
+    command=(srun "--nodes=${num_nodes}" --ntasks-per-node=1 --kill-on-bad-exit=1 "${command[@]}")
+fi
 num_jobs=$((last - first + 1))
 [ "${max_jobs_run}" -gt 0 ] || max_jobs_run=${num_jobs}
 failed=()
@@ -133,6 +140,7 @@ case "${backend}" in
         else
             sbatch_opts+=("--output=${qdir}/${name}.%j.out")
         fi
+        [ "${num_nodes}" -le 1 ] || sbatch_opts+=("--nodes=${num_nodes}" --ntasks-per-node=1)
         [ "${gpu}" -eq 0 ] || sbatch_opts+=("--gres=gpu:${gpu}")
         [ "${cpus}" -eq 0 ] || sbatch_opts+=("--cpus-per-task=${cpus}")
         [ -z "${mem}" ] || sbatch_opts+=("--mem=${mem}")

@@ -18,6 +18,7 @@ stop_stage=6             # last stage to run
 nj=4                     # parallel processes of stage 2
 ngpu=1                   # GPUs for training (and for decoding with --gpu_inference true); 0: CPU. More than the
                          # machine has stops the run before stage 2 (ESPnet's default of 1 is kept, not guessed)
+num_nodes=1              # nodes for training, --ngpu GPUs each (slurm: one srun task per node)
 train_sets=""            # ST training sets (names of data/<set>, dump/<set>)
 valid_sets=""            # ST validation sets
 test_sets=""             # sets decoded and scored in stages 5-6
@@ -56,7 +57,7 @@ Stages:
   4  adapter ST training                -> exp/st_*/
   5  decoding (batched beam search)     -> exp/st_*/decode_*/
   6  scoring                            -> exp/st_*/RESULTS.md
-Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --ngpu --train_sets --valid_sets
+Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --ngpu --num_nodes --train_sets --valid_sets
   --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
   --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
   --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
@@ -87,9 +88,18 @@ if [ "${ngpu}" -gt 0 ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ] && [
     python -c "import sys, torch; sys.exit(torch.cuda.device_count() < ${ngpu})" || \
         die "--ngpu ${ngpu}, but this machine has fewer CUDA GPUs (torch.cuda.device_count()); run with --ngpu 0 to train on the CPU"
 fi
-# ESPnet trains on several GPUs of one node with one process per GPU only when asked to.
+# ESPnet trains on several GPUs of one node with one process per GPU only when asked to. On several
+# nodes the dispatcher starts one srun task per node (--num_nodes), ESPnet reads the slurm variables
+# (--dist_launcher slurm) and spawns --ngpu processes in each; they meet through a file in the exp dir.
 dist_args=""
 [ "${ngpu}" -le 1 ] || dist_args="--multiprocessing_distributed true"
+# train_dist EXP: the distributed options of a training into EXP.
+train_dist() {
+    [ "${num_nodes}" -gt 1 ] || { echo "${dist_args}"; return; }
+    mkdir -p "$1"
+    rm -f "$1/.dist_init"
+    echo "--multiprocessing_distributed true --dist_launcher slurm --dist_init_method file://$(pwd)/$1/.dist_init"
+}
 
 # dumps SETS...: the dump dirs of the sets.
 dumps() { local set; for set in "$@"; do printf 'dump/%s ' "${set}"; done; }
@@ -128,10 +138,10 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         log "Stage 3: SAMU distillation into ${samu_exp} (log: ${samu_exp}/train.log)"
         combine train "${samu_tag}" ${samu_train_sets}
         combine dev "${samu_tag}" ${samu_valid_sets}
-        ${train_cmd} --gpu "${ngpu}" "${samu_exp}/train.log" \
+        ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${samu_exp}/train.log" \
             python -m sst.bin.samu_train --config "${samu_config}" --train_dump "dump/train_${samu_tag}" \
             --valid_dump "dump/dev_${samu_tag}" --output_dir "${samu_exp}" --encoder_model "${encoder_model}" \
-            --ngpu "${ngpu}" ${dist_args} ${samu_args}
+            --ngpu "${ngpu}" $(train_dist "${samu_exp}") ${samu_args}
         log "SAMU retrieval check on ${samu_eval_sets} (log: ${samu_exp}/samu_eval.log)"
         ${decode_cmd} --gpu 0 "${samu_exp}/samu_eval.log" \
             python -m sst.bin.samu_eval --model_dir "${samu_exp}" --teacher_model "${teacher_model}" \
@@ -148,10 +158,10 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     log "Stage 4: ST training into ${st_exp} with encoder ${encoder} (log: ${st_exp}/train.log)"
     combine train "${train_tag}" ${train_sets}
     combine dev "${train_tag}" ${valid_sets}
-    ${train_cmd} --gpu "${ngpu}" "${st_exp}/train.log" \
+    ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${st_exp}/train.log" \
         python -m sst.bin.st_train --config "${st_config}" --train_dump "dump/train_${train_tag}" \
         --valid_dump "dump/dev_${train_tag}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
-        --decoder_model "${decoder_model}" --ngpu "${ngpu}" ${dist_args} ${st_args}
+        --decoder_model "${decoder_model}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${st_args}
 fi
 
 decode_dir="${st_exp}/decode_${inference_tag}"

@@ -11,4 +11,6 @@ decode_cmd="../../tools/dispatch.sh --backend local"
 # slurm: each job is submitted with sbatch --wait (JOB=1:N jobs as one array job); --gpu N becomes
 # --gres=gpu:N. Uncomment and adapt; add --partition NAME or --sbatch_args "--account=X --qos=Y".
 # train_cmd="../../tools/dispatch.sh --backend slurm --mem 64G --cpus 8 --time 3-00:00:00"
+# Several nodes (./run.sh --num_nodes N --ngpu G) need the slurm train_cmd: each node gets one srun task,
+# which starts G training processes (ESPnet's --dist_launcher slurm).
 # decode_cmd="../../tools/dispatch.sh --backend slurm --mem 16G --time 12:00:00"

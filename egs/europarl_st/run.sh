@@ -12,6 +12,7 @@ stage=0
 stop_stage=6
 nj=4
 ngpu=1
+num_nodes=1
 src_langs="en fr de it es pt pl ro nl"
 tgt_langs="en fr de it es pt pl ro nl"
 train_langs=""
@@ -61,6 +62,7 @@ Options [default]:
   --nj N                     parallel processes of stage 2 and of decoding [${nj}]
   --ngpu N                   GPUs for training (several: DDP on one node; 0: CPU; more than the
                              machine has stops the run before stage 2) [${ngpu}]
+  --num_nodes N              nodes for training, --ngpu GPUs each (needs the slurm backend in cmd.sh) [${num_nodes}]
   --src_langs \"L ...\"        source languages prepared, dumped (and by default trained and tested)
                              [${src_langs}]
   --tgt_langs \"L ...\"        target languages [${tgt_langs}]
@@ -163,7 +165,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
 fi
 
 if [ "${stop_stage}" -ge 2 ]; then
-    ../../tools/st.sh --stage "${stage}" --stop_stage "${stop_stage}" --nj "${nj}" --ngpu "${ngpu}" \
+    ../../tools/st.sh --stage "${stage}" --stop_stage "${stop_stage}" --nj "${nj}" --ngpu "${ngpu}" --num_nodes "${num_nodes}" \
         --train_sets "$(sets train ${train_langs})" --valid_sets "$(sets dev ${train_langs})" \
         --samu_train_sets "$(samu_sets train ${samu_langs})" --samu_valid_sets "$(samu_sets dev ${samu_langs})" \
         --samu_eval_sets "$(samu_sets dev ${test_langs})" --test_sets "$(sets test ${test_langs})" \

@@ -7,18 +7,20 @@ from pathlib import Path
 from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
                           PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
+from sst.models.architectures import config_source
 from sst.models.hub import locate_model
 
 
 def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_overrides) -> Wav2Vec2Model:
     """A Wav2Vec2Model (XLS-R, SAMU-XLS-R export, ...) from a hub id or a saved directory.
 
-    ``pretrained=False`` builds the architecture of the directory's config.json with random weights.
+    ``pretrained=False`` builds the architecture of the directory's config.json with random weights
+    (for the real hub ids, from the copy in the package: no hub needed).
     ``config_overrides`` set training-time options such as ``mask_time_prob`` or ``layerdrop``.
     """
     name_or_dir = locate_model(name_or_dir, "--encoder_model")
     if not pretrained:
-        config = Wav2Vec2Config.from_pretrained(name_or_dir, **config_overrides)
+        config = Wav2Vec2Config.from_pretrained(config_source(name_or_dir), **config_overrides)
         logging.info("speech encoder: random weights from the config of %s", name_or_dir)
         return Wav2Vec2Model(config)
     logging.info("speech encoder: loading %s", name_or_dir)
@@ -38,7 +40,7 @@ def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) ->
     """An mBART(-50) sequence-to-sequence model from a hub id or a saved directory."""
     name_or_dir = locate_model(name_or_dir, "--decoder_model")
     if not pretrained:
-        config = MBartConfig.from_pretrained(name_or_dir, **config_overrides)
+        config = MBartConfig.from_pretrained(config_source(name_or_dir), **config_overrides)
         logging.info("decoder: random weights from the config of %s", name_or_dir)
         return MBartForConditionalGeneration(config)
     logging.info("decoder: loading %s", name_or_dir)

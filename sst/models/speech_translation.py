@@ -22,19 +22,22 @@ from sst.models.speech_encoder import SpeechEncoder
 IGNORE_ID = -1
 
 
-def translation_loss(logits: torch.Tensor, text: torch.Tensor,
-                     label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Label-smoothed cross-entropy and token accuracy of ``logits`` (batch, len, vocab) against ``text``.
+def scored_positions(text: torch.Tensor) -> torch.Tensor:
+    """The positions of ``text`` (batch, len) that the loss and accuracy count: real target tokens, not
+    padding and not column 0, the target-language token, which is forced at decoding, not predicted (the
+    accuracy picks the checkpoints that are averaged)."""
+    scored = text != IGNORE_ID
+    scored[:, 0] = False
+    return scored
 
-    Column 0 of ``text`` is the target-language token: it is forced at decoding, not predicted, so it
-    counts in neither the loss nor the accuracy (the accuracy picks the checkpoints that are averaged).
-    """
-    labels = text.clone()
-    labels[:, 0] = IGNORE_ID
-    loss = nn.functional.cross_entropy(logits.transpose(1, 2).float(), labels, ignore_index=IGNORE_ID,
-                                       label_smoothing=label_smoothing)
-    valid = labels != IGNORE_ID
-    accuracy = (logits.argmax(-1) == labels)[valid].float().mean()
+
+def translation_loss(scored_logits: torch.Tensor, text: torch.Tensor,
+                     label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Label-smoothed cross-entropy and token accuracy of ``scored_logits`` (one row per position of
+    ``scored_positions(text)``, in row-major order) against those tokens of ``text``."""
+    targets = text[scored_positions(text)]
+    loss = nn.functional.cross_entropy(scored_logits.float(), targets, label_smoothing=label_smoothing)
+    accuracy = (scored_logits.argmax(-1) == targets).float().mean()
     return loss, accuracy
 
 
@@ -111,9 +114,12 @@ class SpeechTranslationModel(AbsESPnetModel):
                 text_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:
         text = text[:, : int(text_lengths.max())]
         memory, memory_mask = self.encode(speech, speech_lengths)
-        logits = self.mbart(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
-                            attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
-                            use_cache=False).logits
+        hidden = self.mbart.model(encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                                  attention_mask=memory_mask, decoder_input_ids=self.decoder_inputs(text),
+                                  use_cache=False).last_hidden_state
+        # The 250k-way LM head runs on the scored target tokens only, not on the batch padding: its logits,
+        # their fp32 log-softmax and gradient are the largest activations of a training step.
+        logits = self.mbart.lm_head(hidden[scored_positions(text)]) + self.mbart.final_logits_bias
         loss, accuracy = translation_loss(logits, text, self.label_smoothing)
         stats = {"loss": loss.detach(), "acc": accuracy.detach()}
         return force_gatherable((loss, stats, torch.tensor(speech.size(0))), loss.device)

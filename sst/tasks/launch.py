@@ -190,11 +190,12 @@ def trained_state(exp_dir: Path, checkpoint: Path, model: torch.nn.Module) -> di
     changed by a rounding step; the frozen parameters (``requires_grad`` False in ``model``) of an
     averaged checkpoint are therefore taken from a single-epoch checkpoint of the experiment.
     """
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    # mmap: a full-size checkpoint (3.4 GB) is paged in as load_state_dict copies it, not held twice.
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
     epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
     if not epochs or checkpoint.resolve() in {path.resolve() for path in epochs}:
         return state
-    single = torch.load(epochs[-1], map_location="cpu", weights_only=True)
+    single = torch.load(epochs[-1], map_location="cpu", weights_only=True, mmap=True)
     for name, parameter in model.named_parameters(remove_duplicate=False):  # every name of a tied weight
         if not parameter.requires_grad:
             state[name] = single[name]

@@ -54,22 +54,17 @@ MEDIUM_DECODER = dict(
 MEDIUM_ADAPTER_DIM = 192  # 0.75 x width, the paper's 768 for 1024
 
 # Full size (item 5, GPU only): XLS-R-300M (facebook/wav2vec2-xls-r-300m) and mBART-50
-# (facebook/mbart-large-50-many-to-many-mmt), the values of their published config.json files.
-XLSR_300M = dict(
-    hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, hidden_act="gelu",
-    feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True, feat_extract_activation="gelu",
-    conv_dim=(512,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-    num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-    hidden_dropout=0.1, attention_dropout=0.1, activation_dropout=0.0, feat_proj_dropout=0.0,
-    layerdrop=0.0, mask_time_prob=0.0, apply_spec_augment=True,
-)
-MBART50 = dict(
-    vocab_size=250054, d_model=1024, decoder_layers=12, decoder_attention_heads=16, decoder_ffn_dim=4096,
-    encoder_layers=12, encoder_attention_heads=16, encoder_ffn_dim=4096, max_position_embeddings=1024,
-    scale_embedding=True, activation_function="relu", dropout=0.1, attention_dropout=0.0,
-    activation_dropout=0.0, pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2,
-    forced_eos_token_id=2,
-)
+# (facebook/mbart-large-50-many-to-many-mmt), their config.json as packaged in sst/models/configs; no
+# layer drop, masking or feature-projection dropout, so that every timed step does the same work.
+def packaged_config(hub_id: str, **overrides) -> dict:
+    """The packaged config.json of a real checkpoint as a dict, with ``overrides``."""
+    from sst.models.architectures import config_source
+
+    return {**json.loads((Path(config_source(hub_id)) / "config.json").read_text(encoding="utf-8")), **overrides}
+
+
+XLSR_300M = packaged_config("facebook/wav2vec2-xls-r-300m", layerdrop=0.0, mask_time_prob=0.0, feat_proj_dropout=0.0)
+MBART50 = packaged_config("facebook/mbart-large-50-many-to-many-mmt")
 FULL_ADAPTER_DIM = 768
 # A language-code id inside the medium vocabulary, used as the forced first target token.
 LANG_TOKEN_ID = 24990

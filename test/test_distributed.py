@@ -1,0 +1,71 @@
+"""Two-process training through ESPnet's distributed path (external launcher, gloo, no GPU)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
+
+
+def _torchrun(tmp_path: Path, record: Path, args: list[str]) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'test'}", "SST_RECORD_DIR": str(record),
+           "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
+           str(WORKER), *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return proc
+
+
+def _ranks(record: Path) -> tuple[list[dict], list[dict[str, torch.Tensor]]]:
+    logs = [json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1)]
+    params = [torch.load(record / f"rank{r}.params.pth", weights_only=True) for r in (0, 1)]
+    return logs, params
+
+
+def test_two_process_training_syncs_ranks_single_writer_and_resumes(
+        tmp_path: Path, st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
+    config = yaml.safe_load((REPO / "egs/mini_st/conf/tuning/train_st_samu_adapter.yaml").read_text())
+    config.update(batch_type="sorted", batch_size=2, max_epoch=1, keep_nbest_models=2, num_workers=0)
+    config["model_conf"].update(encoder_adapter_dim=8, decoder_adapter_dim=8, length_adaptor_layers=1)
+    (tmp_path / "train_st.yaml").write_text(yaml.safe_dump(config))
+    exp = tmp_path / "exp"
+    args = ["--config", "train_st.yaml", "--train_dump", str(st_dumps / "train_multi"),
+            "--valid_dump", str(st_dumps / "train_fr_en"), "--output_dir", str(exp),
+            "--encoder_model", str(tiny_wav2vec2), "--decoder_model", str(tiny_mbart),
+            "--ngpu", "0", "--dist_backend", "gloo"]
+    _torchrun(tmp_path, tmp_path / "run1", args)
+    logs, params = _ranks(tmp_path / "run1")
+
+    # Each training step split its batch between the ranks: disjoint utterances, together the whole set.
+    train_utts = {line.split()[0] for line in (st_dumps / "train_multi" / "wav.scp").read_text().splitlines()}
+    assert len(logs[0]["steps"]) == len(logs[1]["steps"]) >= 2
+    seen = [{utt for step in log["steps"] for utt in step} for log in logs]
+    assert not seen[0] & seen[1] and seen[0] | seen[1] == train_utts
+    # Gradients were all-reduced: both ranks end with the same trainable weights, which training changed.
+    assert params[0].keys() == params[1].keys() and params[0]
+    assert all(torch.equal(params[0][name], params[1][name]) for name in params[0])
+    # Only rank 0 wrote checkpoints and the packed model.
+    assert logs[1]["saved"] == []
+    written = {Path(path).name for path in logs[0]["saved"]}
+    assert {"checkpoint.pth", "1epoch.pth", "model.pth"} <= written
+    assert (exp / "packed" / "model.pth").exists()
+
+    # Resume: a second epoch continues from the checkpoint (epoch 1 is not trained again).
+    first_epoch = (exp / "1epoch.pth").stat().st_mtime_ns
+    (exp / "packed" / "model.pth").unlink()
+    _torchrun(tmp_path, tmp_path / "run2", args + ["--max_epoch", "2"])
+    logs2, params2 = _ranks(tmp_path / "run2")
+    assert (exp / "1epoch.pth").stat().st_mtime_ns == first_epoch and (exp / "2epoch.pth").exists()
+    assert len(logs2[0]["steps"]) == len(logs[0]["steps"]) and logs2[1]["saved"] == []
+    assert all(torch.equal(params2[0][name], params2[1][name]) for name in params2[0])
+    assert any(not torch.equal(params2[0][name], params[0][name]) for name in params[0])
+    assert (exp / "packed" / "model.pth").exists()
