@@ -2,7 +2,9 @@
 
 Runs ``sst.bin.st_train`` unchanged, recording in ``$SST_RECORD_DIR/rank<RANK>.json`` the utterances
 each training step of this rank saw and every file this rank saved with ``torch.save``, and saving the
-rank's trainable parameters after training to ``rank<RANK>.params.pth``.
+rank's trainable parameters after training to ``rank<RANK>.params.pth``. The first ``checkpoint.pth``
+written (the one of epoch 1) is also kept as ``first_checkpoint.pth``, so the test can put the experiment
+back to where a run killed after epoch 1 left it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,10 @@ torch_save = torch.save
 
 def recording_save(obj, f, *args, **kwargs):
     saved.append(str(f))
+    first = record_dir / "first_checkpoint.pth"
+    if Path(str(f)).name.startswith("checkpoint.pth") and not first.exists():
+        record_dir.mkdir(parents=True, exist_ok=True)
+        torch_save(obj, first)
     return torch_save(obj, f, *args, **kwargs)
 
 

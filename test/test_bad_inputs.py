@@ -110,7 +110,7 @@ def test_embed_teacher_names_an_empty_set(tmp_path: Path) -> None:
 
     (tmp_path / "transcript").write_text("")
     with pytest.raises(ValueError, match=r"transcript: no utterances to embed"):
-        texts_to_embed(tmp_path, "transcript")
+        texts_to_embed(tmp_path, "transcript", {"model": "any"})
 
 
 # ---------------------------------------------------------------- checkpoints

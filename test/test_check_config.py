@@ -50,7 +50,7 @@ def test_unknown_key_is_one_line_naming_file_and_key(tmp_path: Path, capsys: pyt
 
 
 def test_config_without_max_steps_and_bad_freeze_group(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    good = _write_config(tmp_path / "a", "train_st_x.yaml", lambda c: c["scheduler_conf"].pop("max_steps"))
+    good = _write_config(tmp_path / "a", "train_st_x.yaml", lambda c: c["scheduler_conf"].pop("max_steps", None))
     bad = _write_config(tmp_path / "b", "train_st_x.yaml", lambda c: c["model_conf"].update(freeze=["encodr"]))
     assert check_config.main([str(good), str(bad)]) == 1
     captured = capsys.readouterr()

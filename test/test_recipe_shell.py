@@ -640,6 +640,6 @@ def test_multi_node_training_wiring(tmp_path: Path, recorded_calls: tuple[dict[s
     assert result.returncode == 0, result.stdout + result.stderr
     (st_train,) = [call[1:] for call in calls_of(calls_file) if call[0] == "st_train"]
     assert st_train[-8:] == ["--ngpu", "4", "--multiprocessing_distributed", "true", "--dist_launcher", "slurm",
-                             "--dist_init_method", f"file://{recipe}/exp/st_train_st_samu_adapter/.dist_init"]
+                             "--dist_init_method", f"file://{recipe}/exp/st_train_st_samu_adapter_fr/.dist_init"]
     sbatch = record.read_text().splitlines()
     assert {"--nodes=2", "--ntasks-per-node=1", "--gres=gpu:4"} <= set(sbatch)

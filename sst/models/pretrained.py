@@ -11,6 +11,13 @@ from sst.models.architectures import config_source
 from sst.models.hub import locate_model
 
 
+def architecture_source(name_or_dir: str, option: str) -> str:
+    """Where a ``pretrained: false`` model reads its config: a local dir, the packaged copy of a known
+    hub id (no hub or cache needed), else the hub id's cached files (``option`` names it if missing)."""
+    source = config_source(name_or_dir)
+    return source if source != name_or_dir else locate_model(name_or_dir, option)
+
+
 def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_overrides) -> Wav2Vec2Model:
     """A Wav2Vec2Model (XLS-R, SAMU-XLS-R export, ...) from a hub id or a saved directory.
 
@@ -18,11 +25,12 @@ def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_over
     (for the real hub ids, from the copy in the package: no hub needed).
     ``config_overrides`` set training-time options such as ``mask_time_prob`` or ``layerdrop``.
     """
-    name_or_dir = locate_model(name_or_dir, "--encoder_model")
     if not pretrained:
-        config = Wav2Vec2Config.from_pretrained(config_source(name_or_dir), **config_overrides)
+        config = Wav2Vec2Config.from_pretrained(architecture_source(name_or_dir, "--encoder_model"),
+                                                **config_overrides)
         logging.info("speech encoder: random weights from the config of %s", name_or_dir)
         return Wav2Vec2Model(config)
+    name_or_dir = locate_model(name_or_dir, "--encoder_model")
     logging.info("speech encoder: loading %s", name_or_dir)
     return Wav2Vec2Model.from_pretrained(name_or_dir, **config_overrides)
 
@@ -38,11 +46,12 @@ def load_feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
 
 def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:
     """An mBART(-50) sequence-to-sequence model from a hub id or a saved directory."""
-    name_or_dir = locate_model(name_or_dir, "--decoder_model")
     if not pretrained:
-        config = MBartConfig.from_pretrained(config_source(name_or_dir), **config_overrides)
+        config = MBartConfig.from_pretrained(architecture_source(name_or_dir, "--decoder_model"),
+                                             **config_overrides)
         logging.info("decoder: random weights from the config of %s", name_or_dir)
         return MBartForConditionalGeneration(config)
+    name_or_dir = locate_model(name_or_dir, "--decoder_model")
     logging.info("decoder: loading %s", name_or_dir)
     return MBartForConditionalGeneration.from_pretrained(name_or_dir, **config_overrides)
 
