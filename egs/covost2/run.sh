@@ -122,29 +122,7 @@ suffix=""
 train_tag="${train_tag:-$(lang_tag ${train_langs})${suffix}}"
 samu_tag="${samu_tag:-$(lang_tag ${samu_langs})${suffix}}"
 
-# sets SPLIT LANG...: the set names of these source languages into every target language, e.g.
-# "train_fr_en train_de_en", or "train_en_de train_en_ja".
-sets() {
-    local split="$1" src tgt
-    shift
-    for src in "$@"; do
-        for tgt in ${tgt_langs}; do
-            [ "${src}" = "${tgt}" ] || printf '%s ' "${split}_${src}_${tgt}"
-        done
-    done
-}
-
-# samu_sets SPLIT LANG...: one set per source language, into the first other target language: SAMU
-# learns from the speech and its transcript, which every target language's set repeats.
-samu_sets() {
-    local split="$1" src tgt
-    shift
-    for src in "$@"; do
-        for tgt in ${tgt_langs}; do
-            if [ "${src}" != "${tgt}" ]; then printf '%s ' "${split}_${src}_${tgt}"; break; fi
-        done
-    done
-}
+. ../../tools/set_names.sh  # sets, samu_sets
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: CoVoST-2 TSVs into ${covost2}, Common Voice (release 4 or later) check in ${commonvoice}"
