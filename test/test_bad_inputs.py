@@ -102,7 +102,7 @@ def test_a_set_with_no_usable_clip_stops_stage2_naming_the_set_and_skips(fault_b
     with pytest.raises(DataDirError, match=r"dump/dev_fr_en: no utterances left \(skipped 1 \(undecodable audio: 1\), "
                                            r"see .*dump/dev_fr_en/dump_report\.txt\)"):
         dump_audio.main(["--data_dir", str(data), "--output_dir", str(tmp_path / "dump" / "dev_fr_en")])
-    assert not (tmp_path / "dump" / "dev_fr_en" / ".done").exists()
+    assert not (tmp_path / "dump" / "dev_fr_en" / ".provenance" / "dump_audio.json").exists()  # not taken as done
 
 
 def test_embed_teacher_names_an_empty_set(tmp_path: Path) -> None:

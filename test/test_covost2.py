@@ -83,9 +83,14 @@ def test_rerun_does_no_work(covost2_corpus: Covost2Corpus, tmp_path: Path, caplo
     prepare(covost2_corpus, tmp_path / "data", *args, covost_dir=covost_dir)
     assert caplog.text.count("already done") == 2
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "data").rglob("*")} == mtimes
-    # a changed input TSV makes it run again
+    # a touched but unchanged TSV is the same input; an edited one makes it run again
     tsv = covost_dir / "covost_v2.de_en.tsv"
     os.utime(tsv, ns=(tsv.stat().st_atime_ns, tsv.stat().st_mtime_ns + 10**9))
+    caplog.clear()
+    prepare(covost2_corpus, tmp_path / "data", *args, covost_dir=covost_dir)
+    assert caplog.text.count("already done") == 2
+    header, first, *rest = tsv.read_text(encoding="utf-8").splitlines(keepends=True)
+    tsv.write_text(header + first.rstrip("\n") + "x\n" + "".join(rest), encoding="utf-8")
     caplog.clear()
     prepare(covost2_corpus, tmp_path / "data", *args, covost_dir=covost_dir)
     assert "already done" not in caplog.text and "wrote" in caplog.text

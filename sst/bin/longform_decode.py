@@ -27,17 +27,19 @@ import torch
 from sst.bin.st_inference import add_decode_options, decode_options, write_sorted
 from sst.bin.translate import NoSpeech, translate_recording
 from sst.data.audio import AudioDecodeError
-from sst.data.datadir import fingerprint, is_done, mark_done, validate_data_dir
+from sst.data.datadir import validate_data_dir
 from sst.data.longform import TranscriptWriter, add_vad_options, load_vad, vad_config
+from sst.data.provenance import Provenance, file_digest, model_fingerprint, text_digest
 from sst.eval.resegment import resegment
 from sst.models.packing import PACKED, load_packed
 
 FORMAT_VERSION = 1
 
 
-def _packed_files(model_dir: Path) -> list[Path]:
-    packed = model_dir / PACKED if (model_dir / PACKED).is_dir() else model_dir
-    return sorted(path for path in packed.rglob("*") if path.is_file())
+def _audio_digest(paths: list[Path]) -> str:
+    """A digest of the recordings' paths, sizes and mtimes (their bytes are hours of audio)."""
+    return text_digest([(str(p), p.stat().st_size, p.stat().st_mtime_ns) if p.is_file() else (str(p), None)
+                        for p in paths])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,18 +61,20 @@ def main(argv: list[str] | None = None) -> None:
         if data.segments is None:
             parser.error(f"{data_dir}: no segments file; long-form scoring needs the reference segments")
         audio_files = [Path(data.wav_scp[recording]) for recording in sorted(data.wav_scp)]
-        digest = fingerprint(files=[*audio_files, *_packed_files(args.model_dir)],
-                             contents=[data_dir / "wav.scp", data_dir / "segments"], version=FORMAT_VERSION,
-                             options=options, vad=vars(config))
-        if is_done(output_dir, digest) and (output_dir / "hyp").is_file():
-            logging.info("%s: already done (same data, model and settings), nothing to do", output_dir)
+        made_from = {"audio": _audio_digest(audio_files), "wav.scp": file_digest(data_dir / "wav.scp"),
+                     "segments": file_digest(data_dir / "segments"), "version": FORMAT_VERSION, "options": options,
+                     "vad": vars(config), "model": model_fingerprint(args.model_dir / PACKED
+                                                                  if (args.model_dir / PACKED).is_dir() else args.model_dir)}
+        if Provenance(output_dir, "longform_decode").is_current(made_from, output_dir) and (output_dir / "hyp").is_file():
             continue
+        Provenance(output_dir, "longform_decode").clear()
         vad_dir = output_dir / "vad"
-        if (vad_dir / "fingerprint").is_file() and (vad_dir / "fingerprint").read_text().strip() != digest:
+        vad_record = Provenance(output_dir, "vad")  # the per-recording results in vad/ are kept across a kill
+        if vad_record.changes(made_from) != [] and vad_dir.is_dir():
             logging.info("%s: made from other inputs or settings, starting over", vad_dir)
             shutil.rmtree(vad_dir)
         vad_dir.mkdir(parents=True, exist_ok=True)
-        (vad_dir / "fingerprint").write_text(digest + "\n")
+        vad_record.save(made_from)
         by_recording: dict[str, list[str]] = {}
         for utt in sorted(data.segments, key=lambda u: (data.segments[u].recording, data.segments[u].start)):
             by_recording.setdefault(data.segments[utt].recording, []).append(utt)
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         write_sorted(output_dir / "ref", {utt: data.translation(utt) for utt in hyp})
         write_sorted(output_dir / "utt2lang", {utt: data.utt2lang[utt] for utt in hyp})
         write_sorted(output_dir / "utt2tgt_lang", {utt: data.utt2tgt_lang[utt] for utt in hyp})
-        mark_done(output_dir, digest)
+        Provenance(output_dir, "longform_decode").save(made_from)
         logging.info("wrote %s (%d recordings, %d of them unreadable or silent; %d reference segments)",
                      output_dir, len(by_recording), failed, len(hyp))
 

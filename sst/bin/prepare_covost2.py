@@ -13,7 +13,8 @@ import logging
 from pathlib import Path
 
 from sst.data import covost2, langs
-from sst.data.datadir import fingerprint, is_done, mark_done, validate_data_dir, write_data_dir
+from sst.data.datadir import validate_data_dir, write_data_dir
+from sst.data.provenance import Provenance, file_digest
 
 FORMAT_VERSION = 1
 
@@ -34,15 +35,15 @@ def main(argv: list[str] | None = None) -> None:
     src, tgt = covost2.direction(args.src_lang, args.tgt_lang)
     short_src, short_tgt = langs.normalize(src), langs.normalize(tgt)
     inputs = [covost2.tsv_path(args.covost_dir, src, tgt), covost2.validated_path(args.commonvoice_dir, src)]
-    digests, todo = {}, []
+    made_from, todo = {}, []
     for split in args.splits:
         set_dir = args.output_dir / f"{split}_{short_src}_{short_tgt}"
-        digests[split] = fingerprint(files=inputs, version=FORMAT_VERSION, corpus="covost2",
-                                     covost_dir=args.covost_dir.resolve(),
-                                     commonvoice_dir=args.commonvoice_dir.resolve(), src=src, tgt=tgt, split=split)
-        if is_done(set_dir, digests[split]):
-            logging.info("%s: already done (inputs unchanged), skipping", set_dir)
-        else:
+        made_from[split] = {"inputs": {str(p.resolve()): file_digest(p) for p in inputs}, "version": FORMAT_VERSION,
+                            "corpus": "covost2", "src": src, "tgt": tgt, "split": split,
+                            "clips_dir": str((args.commonvoice_dir / src / "clips").resolve())}
+        record = Provenance(set_dir, "prepare")
+        if not (record.is_current(made_from[split], set_dir) and (set_dir / "wav.scp").is_file()):
+            record.clear()
             todo.append(split)
     if not todo:
         return
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         report.write(set_dir / "skip_report.txt")
         report.log()
         validate_data_dir(set_dir)
-        mark_done(set_dir, digests[split])
+        Provenance(set_dir, "prepare").save(made_from[split])
         logging.info("wrote %s (%d utterances)", set_dir, len(utts))
 
 

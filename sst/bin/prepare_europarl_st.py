@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 
 from sst.data import europarl_st
-from sst.data.datadir import (Segment, fingerprint, is_done, mark_done, validate_data_dir,
-                              write_data_dir)
+from sst.data.datadir import Segment, validate_data_dir, write_data_dir
+from sst.data.provenance import Provenance, file_digest
 
 FORMAT_VERSION = 1
 
@@ -36,11 +36,13 @@ def main(argv: list[str] | None = None) -> None:
         set_dir = args.output_dir / f"{split}_{src}_{tgt}"
         split_dir = root / src / tgt / split
         inputs = [split_dir / name for name in ("segments.lst", f"segments.{src}", f"segments.{tgt}")]
-        digest = fingerprint(files=[p for p in inputs if p.is_file()], version=FORMAT_VERSION,
-                             corpus="europarl_st", root=root.resolve(), src=src, tgt=tgt, split=split)
-        if is_done(set_dir, digest):
-            logging.info("%s: already done (inputs unchanged), skipping", set_dir)
+        made_from = {"inputs": {str(p.resolve()): file_digest(p) for p in inputs if p.is_file()},
+                     "version": FORMAT_VERSION, "corpus": "europarl_st", "root": str(root.resolve()), "src": src,
+                     "tgt": tgt, "split": split}
+        record = Provenance(set_dir, "prepare")
+        if record.is_current(made_from, set_dir) and (set_dir / "wav.scp").is_file():
             continue
+        record.clear()
         utts, report = europarl_st.load_split(args.europarl_dir, src, tgt, split)
         write_data_dir(
             set_dir,
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         report.write(set_dir / "skip_report.txt")
         report.log()
         validate_data_dir(set_dir)
-        mark_done(set_dir, digest)
+        record.save(made_from)
         logging.info("wrote %s (%d segments)", set_dir, len(utts))
 
 

@@ -7,8 +7,6 @@ one ``key<space>value`` per line, sorted by key in byte order (``LC_ALL=C sort``
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import os
@@ -24,7 +22,6 @@ DUMP_FILES = ("wav.scp", "utt2num_samples", "speech_shape", "transcript", "trans
               "utt2lang", "utt2tgt_lang", "utt2spk")
 # Files in a dump dir that are not keyed by utterance.
 NOT_PER_UTT_SUFFIXES = (".txt", ".ark", ".yaml", ".json", ".log")
-DONE_MARKER = ".done"
 
 # Characters that would end a line for some reader (Python's universal newlines, str.splitlines)
 # or that stand for whitespace in corpus texts; they become one space.
@@ -335,26 +332,3 @@ def empty_set_error(set_dir: Path, report: Path) -> DataDirError:
     detail = (f"skipped {counts.get('skipped', 0)}" + (f" ({reasons})" if reasons else "") + f", see {report}"
               if counts else f"no {Path(report).name}")
     return DataDirError(f"{set_dir}: no utterances left ({detail})")
-
-
-def fingerprint(*, files: Iterable[Path] = (), contents: Iterable[Path] = (), **params: object) -> str:
-    """A hash of parameters, of the size and mtime of ``files`` and of the bytes of ``contents``."""
-    h = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
-    for p in files:
-        st = Path(p).stat()
-        h.update(f"{Path(p).resolve()} {st.st_size} {st.st_mtime_ns}\n".encode())
-    for p in contents:
-        h.update(f"{p}\n".encode())
-        h.update(Path(p).read_bytes())
-    return h.hexdigest()
-
-
-def is_done(path: Path, digest: str) -> bool:
-    """Whether ``path/.done`` records this digest (the step already ran with the same inputs)."""
-    marker = Path(path) / DONE_MARKER
-    return marker.is_file() and marker.read_text().strip() == digest
-
-
-def mark_done(path: Path, digest: str) -> None:
-    """Record that the step finished with the inputs of this digest."""
-    (Path(path) / DONE_MARKER).write_text(digest + "\n")
