@@ -19,7 +19,6 @@ import argparse
 import io
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import torch
@@ -68,13 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         if Provenance(output_dir, "longform_decode").is_current(made_from, output_dir) and (output_dir / "hyp").is_file():
             continue
         Provenance(output_dir, "longform_decode").clear()
-        vad_dir = output_dir / "vad"
-        vad_record = Provenance(output_dir, "vad")  # the per-recording results in vad/ are kept across a kill
-        if vad_record.changes(made_from) != [] and vad_dir.is_dir():
-            logging.info("%s: made from other inputs or settings, starting over", vad_dir)
-            shutil.rmtree(vad_dir)
+        vad_dir = output_dir / "vad"  # the per-recording results in vad/ are kept across a kill
+        Provenance(output_dir, "vad").keep_work_if_current(made_from, vad_dir)
         vad_dir.mkdir(parents=True, exist_ok=True)
-        vad_record.save(made_from)
         by_recording: dict[str, list[str]] = {}
         for utt in sorted(data.segments, key=lambda u: (data.segments[u].recording, data.segments[u].start)):
             by_recording.setdefault(data.segments[utt].recording, []).append(utt)

@@ -110,16 +110,6 @@ def decoded_hypotheses(output_dir: Path) -> dict[str, str]:
     return hypotheses
 
 
-def keep_partial_of(output_dir: Path, made_from: dict) -> None:
-    """Drop the partial hypotheses of ``output_dir`` unless they were made from ``made_from`` (same model,
-    options and dump), then record that what follows is."""
-    record = Provenance(output_dir, PARTIAL)
-    if record.changes(made_from) != [] and (output_dir / PARTIAL).is_dir():
-        logging.info("%s: partial hypotheses of other inputs dropped", output_dir / PARTIAL)
-        shutil.rmtree(output_dir / PARTIAL)
-    record.save(made_from)
-
-
 def _consolidate_partial(output_dir: Path, hypotheses: dict[str, str]) -> None:
     """Rewrite the partial files of ``output_dir`` as one (atomically), so new jobs start fresh files."""
     partial = output_dir / PARTIAL
@@ -196,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         if Provenance(output_dir, "st_inference").is_current(made_from[index], hyp_file) and hyp_file.exists():
             continue
         Provenance(output_dir, "st_inference").clear()
-        keep_partial_of(output_dir, made_from[index])
+        Provenance(output_dir, PARTIAL).keep_work_if_current(made_from[index], output_dir / PARTIAL)
         set_lengths = dumped_lengths(dump_dir, set_wavs)
         decoded[index] = {utt: hyp for utt, hyp in decoded_hypotheses(output_dir).items() if utt in set_wavs}
         _consolidate_partial(output_dir, decoded[index])

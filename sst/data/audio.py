@@ -36,21 +36,9 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
 
 
 def _read_pyav(path: Path) -> tuple[np.ndarray, int]:
-    chunks, rate = [], 0
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise AudioDecodeError(f"{path}: no audio stream")
-        stream = container.streams.audio[0]
-        to_float = av.AudioResampler(format="fltp")  # sample format only; rate and layout kept
-        for frame in container.decode(stream):
-            for converted in to_float.resample(frame):
-                chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
-                rate = converted.sample_rate
-        for converted in to_float.resample(None):
-            chunks.append(converted.to_ndarray().mean(axis=0, dtype=np.float32))
-    if not chunks:
-        return np.zeros(0, dtype=np.float32), rate
-    return np.concatenate(chunks), rate
+    rate, blocks = _stream_pyav(path)
+    chunks = list(blocks)
+    return (np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)), rate
 
 
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:

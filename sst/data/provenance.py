@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -121,6 +122,14 @@ class Provenance:
         tmp = self.record.with_name(f"{self.record.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(current, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
         os.replace(tmp, self.record)
+
+    def keep_work_if_current(self, current: dict, work: Path) -> None:
+        """For a step whose partial results in ``work`` survive a kill: delete ``work`` unless this record
+        says it was made from ``current``, then record ``current`` for what follows."""
+        if self.changes(current) != [] and Path(work).is_dir():
+            logging.info("%s: partial results of other inputs dropped", work)
+            shutil.rmtree(work)
+        self.save(current)
 
     def clear(self) -> None:
         """Forget the record (before the output is rewritten, so a killed run is not taken as done)."""
