@@ -58,7 +58,7 @@ MINI_ST_CORPUS = Path(__file__).resolve().parents[1] / "egs" / "mini_st" / "corp
 def fixture_text_pairs() -> list:
     """(lang, transcript, translation) of the mini_st train set and of the CoVoST-2 fixture corpus."""
     from corpora import COVOST_DE_EN, COVOST_FR_EN
-    from sst.models.tiny import TextPair, read_covost_pairs
+    from sst.demo.tiny_models import TextPair, read_covost_pairs
 
     extra = [TextPair(lang, row[2], row[3]) for lang, rows in (("fr", COVOST_FR_EN), ("de", COVOST_DE_EN))
              for row in rows if row[2] and row[3]]
@@ -68,7 +68,7 @@ def fixture_text_pairs() -> list:
 @pytest.fixture(scope="session")
 def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny XLS-R-shaped Wav2Vec2Model dir (hidden 64, 2 layers; read-only)."""
-    from sst.models.tiny import build_tiny_wav2vec2
+    from sst.demo.tiny_models import build_tiny_wav2vec2
 
     out = tmp_path_factory.mktemp("tiny_models") / "wav2vec2"
     build_tiny_wav2vec2(out, seed=0)
@@ -78,7 +78,7 @@ def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny LaBSE-like sentence-transformers dir (64-dim embeddings, 2 training steps; read-only)."""
-    from sst.models.tiny import build_tiny_teacher
+    from sst.demo.tiny_models import build_tiny_teacher
 
     out = tmp_path_factory.mktemp("tiny_models") / "teacher"
     build_tiny_teacher(out, fixture_text_pairs(), seed=0, train_steps=2, batch_size=8)
@@ -91,7 +91,7 @@ def tiny_mbart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the fixture texts, briefly trained (read-only)."""
     import torch
 
-    from sst.models.tiny import build_tiny_mbart
+    from sst.demo.tiny_models import build_tiny_mbart
 
     torch.set_num_threads(2)
     pairs = fixture_text_pairs()

@@ -256,7 +256,7 @@ def test_translate_memory_does_not_grow_with_the_recording(untrained_st: Path, t
 
 # ---------------------------------------------------------------- long-form scoring
 def mini_st_translations(lang: str, split: str = "test") -> list[str]:
-    from sst.models.tiny import read_covost_pairs
+    from sst.demo.tiny_models import read_covost_pairs
 
     return [pair.target for pair in read_covost_pairs(MINI_ST_CORPUS, (split,)) if pair.lang == lang]
 

@@ -1,4 +1,4 @@
-"""The mini_st demo corpus and the tiny stand-in models (sst.models.tiny, sst.bin.make_tiny_models)."""
+"""The mini_st demo corpus and the tiny stand-in models (sst.demo.tiny_models, sst.demo.make_tiny_models)."""
 from __future__ import annotations
 
 import csv
@@ -13,10 +13,10 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoFeatureExtractor, AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
-from sst.bin import make_tiny_models
+from sst.demo import make_tiny_models
 from sst.data.audio import load_resampled
 from sst.data.langs import mbart_code
-from sst.models.tiny import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
+from sst.demo.tiny_models import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
                              fit_feature_encoder_to_filterbank, is_built, read_covost_clips,
                              mbart_accuracy, read_covost_pairs, teacher_retrieval_recall)
 

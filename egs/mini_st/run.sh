@@ -72,7 +72,7 @@ sets() { local split="$1" src; shift; for src in "$@"; do printf '%s ' "${split}
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: tiny stand-in models into models/ (log: models/make_tiny_models.log)"
     mkdir -p models
-    python -m sst.bin.make_tiny_models --corpus_dir corpus --output_dir models --mt_langs ${train_langs} \
+    python -m sst.demo.make_tiny_models --corpus_dir corpus --output_dir models --mt_langs ${train_langs} \
         2>&1 | tee models/make_tiny_models.log
 fi
 

@@ -134,7 +134,7 @@ def run_stage(argv: list[str], work: Path, kill_after: float | None = None) -> t
 def build_model(name: str, out: Path, corpus: Path) -> Path:
     """A quickly built tiny stand-in (random encoder; teacher and mBART barely trained): the outputs only
     have to be reproducible, not good."""
-    from sst.models import tiny
+    from sst.demo import tiny_models as tiny
 
     pairs = tiny.read_covost_pairs(corpus, ("train", "dev", "test"))
     if name == "wav2vec2":
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--corpus_dir", type=Path, default=REPO / "egs" / "mini_st" / "corpus")
     for name in MODELS:
         parser.add_argument(f"--{name}", type=Path, default=None, help=f"tiny {name} dir (default: built by "
-                            "sst.bin.make_tiny_models)")
+                            "sst.demo.make_tiny_models)")
     parser.add_argument("--keep", type=Path, default=None, help="work here and keep it (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = parser.parse_args(argv)

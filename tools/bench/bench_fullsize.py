@@ -41,7 +41,7 @@ def build_models(models_dir: Path, texts: list[str]) -> dict[str, str]:
 
     from sst.models.architectures import MBART50_MMT, XLSR_300M, config_source, random_teacher
     from sst.models.pretrained import load_mbart, load_speech_encoder
-    from sst.models.tiny import build_mbart50_tokenizer, wordpiece_vocab
+    from sst.demo.tiny_models import build_mbart50_tokenizer, wordpiece_vocab
 
     dirs = {role: models_dir / role for role in ("encoder", "teacher", "decoder")}
     if not (dirs["encoder"] / "config.json").exists():

@@ -50,7 +50,7 @@ def write_recording(path: Path, minutes: float) -> None:
 def untrained_model(out: Path) -> Path:
     from sst.models.packing import pack
     from sst.models.speech_translation import SpeechTranslationModel
-    from sst.models.tiny import build_tiny_mbart, build_tiny_wav2vec2, read_covost_pairs
+    from sst.demo.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, read_covost_pairs
 
     pairs = read_covost_pairs(CORPUS, ("train",))
     build_tiny_wav2vec2(out / "wav2vec2", seed=0)

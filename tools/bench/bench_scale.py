@@ -92,7 +92,7 @@ def make_packed_model(root: Path) -> Path:
 
     from sst.models.packing import pack
     from sst.models.speech_translation import SpeechTranslationModel
-    from sst.models.tiny import TextPair, build_tiny_mbart, build_tiny_wav2vec2
+    from sst.demo.tiny_models import TextPair, build_tiny_mbart, build_tiny_wav2vec2
 
     build_tiny_wav2vec2(root / "wav2vec2", seed=0)
     pairs = [TextPair("fr", f"phrase {i}", f"sentence {i}") for i in range(20)]

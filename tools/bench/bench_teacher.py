@@ -57,7 +57,7 @@ def build_teacher(texts: list[str], tmp: Path):
     from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    from sst.models.tiny import wordpiece_vocab
+    from sst.demo.tiny_models import wordpiece_vocab
 
     vocab = wordpiece_vocab(texts)
     BertModel(BertConfig(vocab_size=len(vocab), **LABSE)).save_pretrained(tmp / "bert")

@@ -1,6 +1,6 @@
 """Demo: write tiny stand-ins for XLS-R, LaBSE and mBART-50 so every stage runs the real loading code.
 
-    python -m sst.bin.make_tiny_models --corpus_dir egs/mini_st/corpus --output_dir models [--seed 0]
+    python -m sst.demo.make_tiny_models --corpus_dir egs/mini_st/corpus --output_dir models [--seed 0]
 
 writes ``models/wav2vec2`` (Wav2Vec2Model + feature extractor; its CNN fitted to log-mel filterbanks
 of the corpus's train audio, the rest random), ``models/teacher`` (tiny
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from sst.data.audio import load_resampled
-from sst.models.tiny import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
+from sst.demo.tiny_models import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
                              mbart_accuracy, read_covost_clips, read_covost_pairs, teacher_cosines,
                              teacher_retrieval_recall, update_note)
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.num_threads)
 
     start = time.time()
-    command = " ".join(["python -m sst.bin.make_tiny_models", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m sst.demo.make_tiny_models", *(argv if argv is not None else sys.argv[1:])])
     train = read_covost_pairs(args.corpus_dir, ("train",))
     dev = read_covost_pairs(args.corpus_dir, ("dev",))
     logging.info("%s: %d train and %d dev pairs in %s", args.corpus_dir, len(train), len(dev),
