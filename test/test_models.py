@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from transformers import AutoTokenizer, MBartConfig, PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2Model
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, Wav2Vec2Model
 from transformers.modeling_outputs import BaseModelOutput
 
 from sst.models.adapters import BottleneckAdapter, attach_adapters
+from sst.models.architectures import MBART50_MMT, XLSR_300M, bundled_config_dir
 from sst.models.freezing import freeze, parameter_report, trainable_share
 from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pooling import AttentionPooling
@@ -451,27 +452,14 @@ def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: P
 # ---------------------------------------------------------------- full size (random weights, configs only)
 
 @pytest.fixture(scope="module")
-def full_size_configs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """config.json of XLS-R-300M and of mBART-large-50, written from code (no weights, no download)."""
-    out = tmp_path_factory.mktemp("full_size")
-    Wav2Vec2Config(
-        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
-        hidden_act="gelu", feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
-        feat_extract_activation="gelu", conv_dim=(512,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2),
-        conv_kernel=(10, 3, 3, 3, 3, 2, 2), num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16,
-        layerdrop=0.1, mask_time_prob=0.075, apply_spec_augment=True, vocab_size=32,
-    ).save_pretrained(out / "xls-r-300m")
-    MBartConfig(
-        vocab_size=250054, d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16,
-        decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
-        scale_embedding=True, activation_function="relu", normalize_before=True, add_final_layer_norm=True,
-        pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2, forced_eos_token_id=2,
-    ).save_pretrained(out / "mbart-large-50")
-    assert sorted(p.name for p in (out / "xls-r-300m").iterdir()) == ["config.json"]
-    return out / "xls-r-300m", out / "mbart-large-50"
+def full_size_configs() -> tuple[str, str]:
+    """The hub ids of XLS-R-300M and mBART-50: with ``pretrained=False`` they build from the architectures
+    packaged in sst/models/configs (no weights, no download), the path users' config checks take."""
+    assert bundled_config_dir(XLSR_300M) and bundled_config_dir(MBART50_MMT)
+    return XLSR_300M, MBART50_MMT
 
 
-def test_full_size_adapter_st_trains_about_75m_parameters(full_size_configs: tuple[Path, Path],
+def test_full_size_adapter_st_trains_about_75m_parameters(full_size_configs: tuple[str, str],
                                                           caplog: pytest.LogCaptureFixture) -> None:
     encoder, decoder = full_size_configs
     caplog.set_level(logging.INFO)
@@ -493,7 +481,7 @@ def test_full_size_adapter_st_trains_about_75m_parameters(full_size_configs: tup
 
 
 @pytest.mark.parametrize("config", LNA_CONFIGS)
-def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_configs: tuple[Path, Path],
+def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_configs: tuple[str, str],
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """XLS-R-300M + mBART-50 shapes on the meta device (no memory, no weights): the share the config
     comment states is the one training logs."""
@@ -513,7 +501,7 @@ def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_con
     assert 0.10 < trainable_share(report) < 0.50  # the ACL 2021 version's "10-50 %"
 
 
-def test_full_size_samu_model(full_size_configs: tuple[Path, Path], caplog: pytest.LogCaptureFixture) -> None:
+def test_full_size_samu_model(full_size_configs: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
     encoder, _ = full_size_configs
     caplog.set_level(logging.INFO)
     model = SamuModel(encoder_model=str(encoder), pretrained=False, teacher_dim=768)
