@@ -153,22 +153,31 @@ class SpeechTranslationModel(AbsESPnetModel):
         the result are mBART ids, with a target vocabulary too.
         """
         memory, memory_mask = self.encode(speech, speech_lengths)
+        limit = max_length
+        if max_len_ratio > 0:
+            seconds = float(speech_lengths.max()) / sample_rate
+            limit = min(limit, 2 + max(1, int(max_len_ratio * seconds)))
+        return self.search(memory, memory_mask, language_ids, beam_size, length_penalty, limit)
+
+    @torch.no_grad()
+    def search(self, memory: torch.Tensor, memory_mask: torch.Tensor, language_ids: torch.Tensor,
+               beam_size: int = 5, length_penalty: float = 1.0, max_length: int = 200,
+               **generate_options) -> list[list[int]]:
+        """The beam search of ``translate`` on encoder ``memory`` (see ``encode``); ``max_length`` counts
+        the two forced tokens (``</s> <lang>``); ``generate_options`` go to HF ``generate`` (e.g. min_length)."""
         vocabulary = self.target_vocabulary_ids
         if vocabulary is not None:
             language_ids = to_trimmed(language_ids, vocabulary)
         prefix = torch.stack([torch.full_like(language_ids, self.config.decoder_start_token_id),
                               language_ids], dim=1)
-        limit = min(max_length, self.config.max_position_embeddings)
-        if max_len_ratio > 0:
-            seconds = float(speech_lengths.max()) / sample_rate
-            limit = min(limit, prefix.size(1) + max(1, int(max_len_ratio * seconds)))
         beam_options = {"num_beams": beam_size, "early_stopping": True} if beam_size > 1 else {"num_beams": 1}
         output = self.mbart.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
-            decoder_input_ids=prefix, length_penalty=length_penalty, max_length=limit, do_sample=False,
-            forced_bos_token_id=None, num_return_sequences=1, **beam_options)
-        eos = self.config.eos_token_id
+            decoder_input_ids=prefix, length_penalty=length_penalty,
+            max_length=min(max_length, self.config.max_position_embeddings), do_sample=False,
+            forced_bos_token_id=None, num_return_sequences=1, **beam_options, **generate_options)
         if vocabulary is not None:
             output = to_mbart(output, vocabulary)
+        eos = self.config.eos_token_id
         rows = [row[prefix.size(1):].tolist() for row in output]
         return [row[: row.index(eos)] if eos in row else row for row in rows]
