@@ -18,6 +18,8 @@ from sst.models.speech_translation import SpeechTranslationModel
 from sst.models.vocabulary import (SPECIAL_IDS, UNK_ID, check_trimmed_targets, read_vocabulary, required_ids,
                                    to_mbart, to_trimmed, write_vocabulary)
 from sst.tasks.launch import experiment_fingerprint
+from test_models import padded_noise
+from test_models import st_model as models_st_model
 
 
 @pytest.fixture(autouse=True)
@@ -25,19 +27,8 @@ def two_threads() -> None:
     torch.set_num_threads(2)
 
 
-def noise(lengths: list[int], seed: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    speech = torch.zeros(len(lengths), max(lengths))
-    for row, length in enumerate(lengths):
-        speech[row, :length] = 0.1 * torch.randn(length, generator=generator)
-    return speech, torch.tensor(lengths)
-
-
 def st_model(encoder: Path, decoder: Path, **overrides) -> SpeechTranslationModel:
-    torch.manual_seed(0)
-    options = dict(encoder_model=str(encoder), decoder_model=str(decoder), encoder_adapter_dim=16,
-                   decoder_adapter_dim=16, adapter_dropout=0.0, length_adaptor_layers=2)
-    return SpeechTranslationModel(**{**options, **overrides}).eval()
+    return models_st_model(encoder, decoder, **overrides).eval()
 
 
 # ---------------------------------------------------------------- id maps and the file
@@ -143,12 +134,13 @@ def models(tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path_factory: pytest.TempP
     exactly the ids those hypotheses use (plus the specials and language codes)."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_mbart)
     full = st_model(tiny_wav2vec2, tiny_mbart)
-    speech, lengths = noise([16000, 9000, 12000])
+    speech, lengths = padded_noise([16000, 9000, 12000], seed=3)
     languages = torch.tensor(tokenizer.convert_tokens_to_ids(["en_XX", "de_DE", "fr_XX"]))
     hyps = {beam: full.translate(speech, lengths, languages, beam_size=beam, max_length=12) for beam in (1, 5)}
     path = tmp_path_factory.mktemp("vocabulary") / "vocab.txt"
     write_vocabulary(path, required_ids(tokenizer).union(*(ids for rows in hyps.values() for ids in rows)))
     trimmed = st_model(tiny_wav2vec2, tiny_mbart, target_vocabulary=str(path))
+    hyps["trimmed_beam"] = trimmed.translate(speech, lengths, languages, beam_size=5, max_length=12)
     return full, trimmed, tokenizer, path, (speech, lengths, languages), hyps
 
 
@@ -172,10 +164,11 @@ def test_trimmed_and_untrimmed_models_give_identical_greedy_hypotheses(models) -
     search scores hypotheses by log-probabilities normalised over the subset, so its ranking may differ."""
     full, trimmed, tokenizer, path, (speech, lengths, languages), hyps = models
     assert all(hyps[1])  # the case is not trivial: every hypothesis has tokens
-    assert trimmed.translate(speech, lengths, languages, beam_size=1, max_length=12) == hyps[1]
-    assert tokenizer.batch_decode(hyps[1], skip_special_tokens=True) == tokenizer.batch_decode(
-        trimmed.translate(speech, lengths, languages, beam_size=1, max_length=12), skip_special_tokens=True)
-    beam = trimmed.translate(speech, lengths, languages, beam_size=5, max_length=12)
+    greedy = trimmed.translate(speech, lengths, languages, beam_size=1, max_length=12)
+    assert greedy == hyps[1]
+    assert tokenizer.batch_decode(greedy, skip_special_tokens=True) == tokenizer.batch_decode(hyps[1],
+                                                                                            skip_special_tokens=True)
+    beam = hyps["trimmed_beam"]
     assert len(beam) == 3 and all(row and set(row) <= set(read_vocabulary(path)) for row in beam)  # mBART ids
 
 
@@ -220,6 +213,24 @@ def test_package_of_a_trimmed_model_is_self_contained_and_decodes_the_same(model
         "target_vocabulary.txt"
     model, _ = load_packed(exp)
     assert model.mbart.config.vocab_size == len(read_vocabulary(path))
-    for beam in (1, 5):
-        assert model.translate(speech, lengths, languages, beam_size=beam, max_length=12) == \
-            trimmed.translate(speech, lengths, languages, beam_size=beam, max_length=12)
+    assert model.translate(speech, lengths, languages, beam_size=5, max_length=12) == hyps["trimmed_beam"]
+
+
+def test_check_config_builds_a_trimmed_model_at_full_size(tmp_path: Path) -> None:
+    """On the meta device, with the real mBART-50 (250,054 rows): the subset's rows are kept; a vocabulary
+    that stage 2 has not written yet is a note, and the untrimmed model is checked."""
+    from sst.bin import check_config
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "egs/covost2/conf/tuning/train_st_samu_adapter.yaml").read_text())
+    config["model_conf"]["target_vocabulary"] = "dump/target_vocab_fr.de.txt"
+    path = tmp_path / "recipe" / "conf" / "tuning" / "train_st_trimmed.yaml"
+    path.parent.mkdir(parents=True)
+    path.write_text(yaml.safe_dump(config))
+    report, notes = check_config.check_config(path)
+    assert any("target_vocabulary" in note and "does not exist yet" in note for note in notes)
+    write_vocabulary(tmp_path / "recipe" / "dump" / "target_vocab_fr.de.txt", range(32000))
+    trimmed_report, notes = check_config.check_config(path)
+    assert not any("target_vocabulary" in note for note in notes)
+    assert report["total"]["frozen"] - trimmed_report["total"]["frozen"] == (250_054 - 32_000) * 1024
+    assert report["total"]["trainable"] == trimmed_report["total"]["trainable"] == 75_641_856
