@@ -234,3 +234,33 @@ def test_check_config_builds_a_trimmed_model_at_full_size(tmp_path: Path) -> Non
     assert not any("target_vocabulary" in note for note in notes)
     assert report["total"]["frozen"] - trimmed_report["total"]["frozen"] == (250_054 - 32_000) * 1024
     assert report["total"]["trainable"] == trimmed_report["total"]["trainable"] == 75_641_856
+
+
+def test_stages_2_to_5_with_a_trimmed_vocabulary(st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path,
+                                                 tmp_path: Path) -> None:
+    """target_vocab -> st_train --target_vocabulary (ESPnet reads text_int_trimmed) -> st_inference: text out."""
+    from test_entry_points import ST_YAML, one_thread, write_yaml
+
+    from sst.bin import st_inference, st_train
+
+    dumps = {name: tmp_path / "dump" / name for name in ("train_multi", "dev_fr_en")}
+    for name, dump in dumps.items():
+        shutil.copytree(st_dumps / name, dump)
+    vocabulary = tmp_path / "dump" / "target_vocab_multi.txt"
+    target_vocab.main(["--train_dump_dirs", str(dumps["train_multi"]), "--dump_dirs", *map(str, dumps.values()),
+                       "--output", str(vocabulary), "--decoder_model", str(tiny_mbart)])
+    config = write_yaml(tmp_path / "conf" / "train_st.yaml", ST_YAML.replace("keep_nbest_models: 3", "keep_nbest_models: 1"),
+                        1, lr=0.003, batch_bins=32000)
+    exp = tmp_path / "exp" / "st_trimmed"
+    argv = ["--config", str(config), "--train_dump", str(dumps["train_multi"]), "--valid_dump", str(dumps["dev_fr_en"]),
+            "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2), "--decoder_model", str(tiny_mbart)]
+    with one_thread():
+        st_train.main(argv + ["--target_vocabulary", str(vocabulary)])
+    assert yaml.safe_load((exp / "config.yaml").read_text())["model_conf"]["target_vocabulary"] == str(vocabulary)
+    assert (exp / "packed" / "target_vocabulary.txt").read_bytes() == vocabulary.read_bytes()
+    with pytest.raises(SystemExit, match="other inputs"):  # the untrimmed model is another experiment
+        st_train.main(argv)
+    st_inference.main(["--model_dir", str(exp), "--dump_dir", str(dumps["dev_fr_en"]), "--output_dir",
+                       str(tmp_path / "decode"), "--beam_size", "2", "--max_length", "6"])
+    hyps = read_kv(tmp_path / "decode" / "hyp")
+    assert sorted(hyps) == sorted(read_kv(dumps["dev_fr_en"] / "translation"))
