@@ -33,15 +33,6 @@ def required_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
     return set(SPECIAL_IDS) | {code for code in codes if code not in (None, tokenizer.unk_token_id)}
 
 
-def ids_of_text_int(path: Path) -> set[int]:
-    """The ids in a ``text_int`` file (``utt id id ...`` lines), read as a stream."""
-    ids: set[int] = set()
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            ids.update(map(int, line.split()[1:]))
-    return ids
-
-
 def ids_of_texts(tokenizer: PreTrainedTokenizerBase, paths: Iterable[Path]) -> set[int]:
     """The sentencepiece ids of the lines of plain text files (a user's extra target-language text)."""
     ids: set[int] = set()

@@ -16,7 +16,7 @@ backward on the step's decoder states): its peak RSS, with the logits' size toke
 The subset is random ids (no real tokenizer here) plus the special tokens and the 52 language codes: its size,
 not which ids, sets the cost. 32,000 is the default: the English side of CoVoST-2 (~290k sentences) uses a
 few tens of thousands of mBART's pieces. Writes tools/bench/REPORT_vocab.md and the JSON (--json). Full run:
-about 10 minutes and 9 GB on 2 shared cores.
+about 8 minutes on 2 shared cores (one 3.4 GB model: the trimmed variants share its tensors); --quick: 2 minutes.
 """
 from __future__ import annotations
 
