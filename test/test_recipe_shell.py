@@ -251,7 +251,8 @@ def test_run_rejects_bad_options(recipe: str) -> None:
     assert "language de is not in --src_langs (fr)" in result.stderr
 
 
-ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "combine_data", "samu_train",
+ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "target_vocab", "combine_data",
+                "samu_train",
                 "samu_eval", "st_train", "st_inference", "score", "longform_decode")
 
 
@@ -335,6 +336,28 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
+
+
+def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--target_vocab true: stage 2 collects the vocabulary of the training sets and trims the train and valid
+    targets; stage 4 trains a separate experiment with it; the default (false) calls neither."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "2", "--stop_stage", "4", "--src_langs", "fr de", "--ngpu", "0",
+                  "--st_encoder", "xlsr", "--target_vocab", "true", "--target_vocab_extra", "a.txt b.txt"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name = {call[0]: call[1:] for call in calls_of(calls_file)}
+    assert by_name["target_vocab"] == ["--train_dump_dirs", "dump/train_fr_en", "dump/train_de_en", "--dump_dirs",
+                                       "dump/dev_de_en", "dump/dev_fr_en", "dump/train_de_en", "dump/train_fr_en",
+                                       "--output", "dump/target_vocab_fr.de.txt", "--decoder_model",
+                                       "facebook/mbart-large-50-many-to-many-mmt", "--extra_text", "a.txt", "b.txt"]
+    st_train = by_name["st_train"]
+    assert st_train[st_train.index("--output_dir") + 1] == "exp/st_train_st_samu_adapter_fr.de_trimmed"
+    assert st_train[st_train.index("--target_vocabulary") + 1] == "dump/target_vocab_fr.de.txt"
+    calls_file.unlink()
+    assert run(["./run.sh", "--stage", "2", "--stop_stage", "4", "--src_langs", "fr", "--ngpu", "0", "--st_encoder",
+                "xlsr"], recipe, env).returncode == 0
+    assert not any(call[0] == "target_vocab" or "--target_vocabulary" in call for call in calls_of(calls_file))
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

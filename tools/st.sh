@@ -50,6 +50,9 @@ baseline_exp=""          # an experiment dir to compare with in RESULTS.md
 longform_sets=""         # data dirs (with segments) also translated whole, VAD-segmented, re-segmented to their
                          # references (sst.bin.longform_decode) into <decode dir>_longform/<set> and scored
 longform_args=""         # more options of sst.bin.longform_decode, e.g. "--vad_max_segment 15"
+target_vocab=false       # trim mBART's output layer to the tokens of the training translations (stage 2 writes
+                         # dump/target_vocab_<train_tag>.txt and text_int_trimmed, stage 4 trains with them)
+target_vocab_extra=""    # plain-text files (one sentence a line) whose pieces the trimmed vocabulary keeps too
 help_message="Usage: $(basename "$0") [options]   (run from a recipe folder; run.sh calls it)
 Stages:
   2  feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher embeddings; target tokenisation  -> dump/
@@ -61,7 +64,8 @@ Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --
   --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
   --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
   --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
-  --inference_tag --seen_langs --corpus --baseline_exp --longform_sets --longform_args"
+  --inference_tag --seen_langs --corpus --baseline_exp --longform_sets --longform_args --target_vocab
+  --target_vocab_extra"
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
 [ $# -eq 0 ] || die "unexpected argument '$1' (see --help)"
 [ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
@@ -74,7 +78,10 @@ samu_valid_sets="${samu_valid_sets:-${valid_sets}}"
 samu_eval_sets="${samu_eval_sets:-${valid_sets}}"
 samu_tag="${samu_tag:-${train_tag}}"
 samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}}"
-st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)_${train_tag}}"
+trimmed=""
+[ "${target_vocab}" = false ] || trimmed=_trimmed
+st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)_${train_tag}${trimmed}}"
+target_vocab_file="dump/target_vocab_${train_tag}.txt"
 inference_nj="${inference_nj:-${nj}}"
 if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
     inference_tag="$(basename "${decode_config}" .yaml)$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
@@ -129,6 +136,13 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "target tokenisation of $(echo ${st_sets}) (${decoder_model}; log: dump/logs/tokenize_targets.log)"
     ${decode_cmd} --gpu 0 dump/logs/tokenize_targets.log \
         python -m sst.bin.tokenize_targets --dump_dirs $(dumps ${st_sets}) --decoder_model "${decoder_model}"
+    if [ "${target_vocab}" = true ]; then
+        log "target vocabulary of $(echo ${train_sets}) into ${target_vocab_file} (log: dump/logs/target_vocab.log)"
+        ${decode_cmd} --gpu 0 dump/logs/target_vocab.log \
+            python -m sst.bin.target_vocab --train_dump_dirs $(dumps ${train_sets}) --dump_dirs $(dumps ${st_sets}) \
+            --output "${target_vocab_file}" --decoder_model "${decoder_model}" \
+            ${target_vocab_extra:+--extra_text ${target_vocab_extra}}
+    fi
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
@@ -155,13 +169,15 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         xlsr) encoder="${encoder_model}" ;;
         *) encoder="${st_encoder}" ;;
     esac
+    vocab_args=""
+    [ "${target_vocab}" = false ] || vocab_args="--target_vocabulary ${target_vocab_file}"
     log "Stage 4: ST training into ${st_exp} with encoder ${encoder} (log: ${st_exp}/train.log)"
     combine train "${train_tag}" ${train_sets}
     combine dev "${train_tag}" ${valid_sets}
     ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${st_exp}/train.log" \
         python -m sst.bin.st_train --config "${st_config}" --train_dump "dump/train_${train_tag}" \
         --valid_dump "dump/dev_${train_tag}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
-        --decoder_model "${decoder_model}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${st_args}
+        --decoder_model "${decoder_model}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${vocab_args} ${st_args}
 fi
 
 decode_dir="${st_exp}/decode_${inference_tag}"

@@ -37,6 +37,8 @@ inference_nj=""
 gpu_inference=false
 inference_tag=""
 baseline_exp=""
+target_vocab=false
+target_vocab_extra=""
 covost2="${COVOST2}"
 commonvoice="${COMMONVOICE}"
 help_message="Usage: ./run.sh [options]
@@ -92,6 +94,10 @@ Options [default]:
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
   --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_, then --inference_args]
   --baseline_exp D           experiment dir RESULTS.md compares with
+  --target_vocab BOOL        trim mBART-50's output layer to the tokens of the training translations (+ special
+                             tokens, language codes): stage 2 writes dump/target_vocab_<train tag>.txt, stage 4
+                             trains with it (default --st_exp gets _trimmed); hypotheses stay ordinary text [${target_vocab}]
+  --target_vocab_extra \"F ...\" plain-text files whose pieces the trimmed vocabulary keeps too []
   --covost2 D                CoVoST-2 TSVs (db.sh COVOST2) [${covost2}]
   --commonvoice D            Common Voice 4 or any later release (db.sh COMMONVOICE) [${commonvoice}]
   --config F                 read options from F (lines '--opt value')
@@ -154,5 +160,6 @@ if [ "${stop_stage}" -ge 2 ]; then
         --samu_exp "${samu_exp}" --st_exp "${st_exp}" --st_encoder "${st_encoder}" \
         --samu_args "${samu_args}" --st_args "${st_args}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --gpu_inference "${gpu_inference}" \
-        --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}"
+        --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}" \
+        --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"
 fi

@@ -37,6 +37,8 @@ inference_nj=""
 gpu_inference=false
 inference_tag=""
 baseline_exp=""
+target_vocab=false
+target_vocab_extra=""
 longform=false
 longform_args=""
 europarl_st="${EUROPARL_ST}"
@@ -92,6 +94,10 @@ Options [default]:
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
   --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [decode config name minus decode_, then --inference_args]
   --baseline_exp D           experiment dir RESULTS.md compares with
+  --target_vocab BOOL        trim mBART-50's output layer to the tokens of the training translations (+ special
+                             tokens, language codes): stage 2 writes dump/target_vocab_<train tag>.txt, stage 4
+                             trains with it (default --st_exp gets _trimmed); hypotheses stay ordinary text [${target_vocab}]
+  --target_vocab_extra \"F ...\" plain-text files whose pieces the trimmed vocabulary keeps too []
   --longform BOOL            also translate the whole test speeches (m4a, segmented by the VAD instead of
                              segments.lst) and score them re-segmented to the references by minimum WER,
                              as IWSLT does: <st_exp>/decode_<tag>_longform beside the gold segmentation [${longform}]
@@ -155,5 +161,6 @@ if [ "${stop_stage}" -ge 2 ]; then
         --samu_args "${samu_args}" --st_args "${st_args}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --gpu_inference "${gpu_inference}" \
         --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}" \
+        --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}" \
         --longform_sets "$([ "${longform}" = false ] || sets test ${test_langs})" --longform_args "${longform_args}"
 fi

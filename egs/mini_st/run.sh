@@ -22,6 +22,8 @@ samu_args=""
 st_args=""
 inference_args=""
 longform=true
+target_vocab=false
+target_vocab_extra=""
 help_message="Usage: ./run.sh [options]
 The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech):
 ST is trained on --train_langs and tested on every language, so pt and nl are zero-shot directions.
@@ -53,6 +55,10 @@ Options [default]:
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 1\"
   --longform BOOL            long-form translation of the joined test clips (stages 1, 5, 6) [${longform}]
+  --target_vocab BOOL        trim mBART-50's output layer to the tokens of the training translations (+ special
+                             tokens, language codes): stage 2 writes dump/target_vocab_<train tag>.txt, stage 4
+                             trains exp/st_<encoder>_adapter_trimmed with it; hypotheses stay ordinary text [${target_vocab}]
+  --target_vocab_extra \"F ...\" plain-text files whose pieces the trimmed vocabulary keeps too []
   --config F                 read options from F (lines '--opt value')"
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
@@ -94,6 +100,8 @@ longform_sets=""
 [ "${longform}" = false ] || longform_sets="$(sets longform_test ${test_langs})"
 
 baseline=""
+trimmed=""
+[ "${target_vocab}" = false ] || trimmed=_trimmed
 for encoder in ${encoders}; do
     [ "${stop_stage}" -ge 2 ] || break
     first="${stage}"
@@ -109,10 +117,11 @@ for encoder in ${encoders}; do
         --train_tag "$(lang_tag ${train_langs})" --samu_tag "$(lang_tag ${samu_langs})" \
         --seen_langs "${train_langs}" --encoder_model models/wav2vec2 --teacher_model models/teacher \
         --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
-        --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
+        --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter${trimmed}" \
         --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
-        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}"
-    baseline="exp/st_${encoder}_adapter"
+        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}" \
+        --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"
+    baseline="exp/st_${encoder}_adapter${trimmed}"
 done
 
 if [ "${longform}" = true ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then

@@ -99,6 +99,13 @@ def full_size_model_conf(task: type[ModelConfTask], model_conf: dict, recipe_dir
         elif value not in BUNDLED:
             conf[key] = defaults[key]
             notes.append(f"{key}: {value} does not exist yet; checked with the architecture of {defaults[key]}")
+    if conf.get("target_vocabulary"):
+        vocabulary = recipe_dir / str(conf["target_vocabulary"])
+        if vocabulary.is_file():
+            conf["target_vocabulary"] = str(vocabulary)
+        else:
+            conf.pop("target_vocabulary")
+            notes.append(f"target_vocabulary: {vocabulary} does not exist yet (stage 2 writes it); checked untrimmed")
     return conf, notes
 
 

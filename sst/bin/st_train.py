@@ -5,6 +5,8 @@
         --encoder_model exp/samu/encoder_hf --decoder_model facebook/mbart-large-50-many-to-many-mmt
 
 Any option not listed here goes to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
+With ``--target_vocabulary`` (or ``model_conf.target_vocabulary`` in the config) the model keeps only
+that vocabulary's output rows and trains on the dumps' ``text_int_trimmed`` (sst.bin.target_vocab).
 The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``. An experiment
 dir made from other data, config, trainer options or initial models is never reused: that stops with
 one line (see sst.tasks.launch.claim_experiment).
@@ -14,8 +16,12 @@ from __future__ import annotations
 import argparse
 import logging
 
+import yaml
+
 from sst.data.audio import speech_loader_type
+from sst.bin.target_vocab import TRIMMED
 from sst.models.packing import PACKED, pack
+from sst.models.vocabulary import check_trimmed_targets
 from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
                               experiment_fingerprint, is_main_process, run_espnet)
 from sst.tasks.st import STTask
@@ -26,18 +32,28 @@ def main(argv: list[str] | None = None) -> None:
     add_dump_arguments(parser)
     parser.add_argument("--encoder_model", default=None, help="HF Wav2Vec2 dir or id (SAMU export or XLS-R)")
     parser.add_argument("--decoder_model", default=None, help="mBART-50 dir or hub id")
+    parser.add_argument("--target_vocabulary", default=None,
+                        help="trimmed target vocabulary file (sst.bin.target_vocab); default: the config's, else none")
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    data_files = ("wav.scp", "text_int", "speech_shape", "text_shape")
+    config_conf = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model_conf") or {}
+    vocabulary = args.target_vocabulary or config_conf.get("target_vocabulary")
+    targets = TRIMMED if vocabulary else "text_int"
+    data_files = ("wav.scp", targets, "speech_shape", "text_shape")
     claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model,
-                     "decoder_model": args.decoder_model}, passthrough), "--st_exp (--output_dir)")
+                     "decoder_model": args.decoder_model}, passthrough, {"target_vocabulary": args.target_vocabulary}),
+                     "--st_exp (--output_dir)")
     if (args.output_dir / PACKED / "model.pth").exists():
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
         return
+    if vocabulary:
+        for dump in (args.train_dump, args.valid_dump):
+            check_trimmed_targets(dump, TRIMMED, vocabulary)
     model_conf = {key: value for key, value in (("encoder_model", args.encoder_model),
-                                                ("decoder_model", args.decoder_model)) if value}
-    data = [("wav.scp", "speech", speech_loader_type(args.train_dump)), ("text_int", "text", "text_int")]
+                                                ("decoder_model", args.decoder_model),
+                                                ("target_vocabulary", args.target_vocabulary)) if value}
+    data = [("wav.scp", "speech", speech_loader_type(args.train_dump)), (targets, "text", "text_int")]
     cmd = espnet_command(args, data, ["speech_shape", "text_shape"], model_conf, passthrough)
     run_espnet(STTask, cmd)
     if is_main_process():

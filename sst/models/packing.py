@@ -39,6 +39,9 @@ def pack(exp_dir: Path, checkpoint: Path) -> Path:
     load_tokenizer(model_conf["decoder_model"]).save_pretrained(tmp / "decoder")
     config["model_conf"] = {**model_conf, "encoder_model": "encoder", "decoder_model": "decoder",
                             "pretrained": False}
+    if model_conf.get("target_vocabulary"):  # a trimmed model's vocabulary travels with it
+        shutil.copy(model_conf["target_vocabulary"], tmp / "target_vocabulary.txt")
+        config["model_conf"]["target_vocabulary"] = "target_vocabulary.txt"
     (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     torch.save(model.state_dict(), tmp / "model.pth")
     (tmp / "source.txt").write_text(f"{checkpoint}\n", encoding="utf-8")
@@ -53,8 +56,9 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     if not (packed / "model.pth").exists():
         raise FileNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")
     config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
-    for key in ("encoder_model", "decoder_model"):
-        config["model_conf"][key] = str(packed / config["model_conf"][key])
+    for key in ("encoder_model", "decoder_model", "target_vocabulary"):
+        if config["model_conf"].get(key):
+            config["model_conf"][key] = str(packed / config["model_conf"][key])
     model = SpeechTranslationModel(**config["model_conf"])
     # mmap: the weights are paged in from the file as they are copied, not held twice (3.4 GB at full size).
     state = torch.load(packed / "model.pth", map_location="cpu", weights_only=True, mmap=True)

@@ -18,6 +18,7 @@ from sst.models import freezing
 from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pretrained import load_mbart, load_speech_encoder
 from sst.models.speech_encoder import SpeechEncoder
+from sst.models.vocabulary import read_vocabulary, to_mbart, to_trimmed, trim_mbart
 
 IGNORE_ID = -1
 
@@ -42,7 +43,12 @@ def translation_loss(scored_logits: torch.Tensor, text: torch.Tensor,
 
 
 class SpeechTranslationModel(AbsESPnetModel):
-    """Targets are ``<lang_code> tokens </s>`` id sequences; the decoder input is ``</s> <lang_code> tokens``."""
+    """Targets are ``<lang_code> tokens </s>`` id sequences; the decoder input is ``</s> <lang_code> tokens``.
+
+    With ``target_vocabulary`` (a file of sst.models.vocabulary) only those rows of mBART's embedding / LM
+    head are kept: training targets are trimmed ids (stage 2's ``text_int_trimmed``), while ``translate``
+    takes and returns mBART ids as the untrimmed model does.
+    """
 
     def __init__(
         self,
@@ -61,6 +67,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         mask_time_prob: float = 0.0,
         encoder_layerdrop: float = 0.0,
         decoder_layerdrop: float = 0.0,
+        target_vocabulary: str | None = None,
     ):
         super().__init__()
         wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
@@ -69,6 +76,13 @@ class SpeechTranslationModel(AbsESPnetModel):
         mbart = load_mbart(decoder_model, pretrained=pretrained, decoder_layerdrop=decoder_layerdrop)
         # Only mBART's decoder and LM head are used: the text encoder is dropped to save memory.
         mbart.model.encoder = None
+        if target_vocabulary:
+            ids = read_vocabulary(target_vocabulary)
+            trim_mbart(mbart, ids)
+            # In the state dict too, so a checkpoint says which mBART id each output row stands for.
+            self.register_buffer("target_vocabulary_ids", torch.tensor(ids, dtype=torch.long))
+        else:
+            self.target_vocabulary_ids = None
         self.mbart = mbart
         self.config = mbart.config
         self.length_adaptor = LengthAdaptor(self.encoder.output_dim, mbart.config.d_model,
@@ -135,20 +149,35 @@ class SpeechTranslationModel(AbsESPnetModel):
 
         The output is capped at ``max_length`` tokens and, when ``max_len_ratio`` > 0, at that many
         tokens per second of the batch's longest input. Returns each row's ids after the language token,
-        up to (not including) its first ``</s>``: no end marker, no batch padding.
+        up to (not including) its first ``</s>``: no end marker, no batch padding. ``language_ids`` and
+        the result are mBART ids, with a target vocabulary too.
         """
         memory, memory_mask = self.encode(speech, speech_lengths)
-        prefix = torch.stack([torch.full_like(language_ids, self.config.decoder_start_token_id),
-                              language_ids], dim=1)
-        limit = min(max_length, self.config.max_position_embeddings)
+        limit = max_length
         if max_len_ratio > 0:
             seconds = float(speech_lengths.max()) / sample_rate
-            limit = min(limit, prefix.size(1) + max(1, int(max_len_ratio * seconds)))
+            limit = min(limit, 2 + max(1, int(max_len_ratio * seconds)))
+        return self.search(memory, memory_mask, language_ids, beam_size, length_penalty, limit)
+
+    @torch.no_grad()
+    def search(self, memory: torch.Tensor, memory_mask: torch.Tensor, language_ids: torch.Tensor,
+               beam_size: int = 5, length_penalty: float = 1.0, max_length: int = 200,
+               **generate_options) -> list[list[int]]:
+        """The beam search of ``translate`` on encoder ``memory`` (see ``encode``); ``max_length`` counts
+        the two forced tokens (``</s> <lang>``); ``generate_options`` go to HF ``generate`` (e.g. min_length)."""
+        vocabulary = self.target_vocabulary_ids
+        if vocabulary is not None:
+            language_ids = to_trimmed(language_ids, vocabulary)
+        prefix = torch.stack([torch.full_like(language_ids, self.config.decoder_start_token_id),
+                              language_ids], dim=1)
         beam_options = {"num_beams": beam_size, "early_stopping": True} if beam_size > 1 else {"num_beams": 1}
         output = self.mbart.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=memory), attention_mask=memory_mask,
-            decoder_input_ids=prefix, length_penalty=length_penalty, max_length=limit, do_sample=False,
-            forced_bos_token_id=None, num_return_sequences=1, **beam_options)
+            decoder_input_ids=prefix, length_penalty=length_penalty,
+            max_length=min(max_length, self.config.max_position_embeddings), do_sample=False,
+            forced_bos_token_id=None, num_return_sequences=1, **beam_options, **generate_options)
+        if vocabulary is not None:
+            output = to_mbart(output, vocabulary)
         eos = self.config.eos_token_id
         rows = [row[prefix.size(1):].tolist() for row in output]
         return [row[: row.index(eos)] if eos in row else row for row in rows]

@@ -81,15 +81,19 @@ def result_options(passthrough: Sequence[str]) -> list[str]:
 
 
 def experiment_fingerprint(args: argparse.Namespace, data_files: Sequence[str], models: dict[str, str | None],
-                           passthrough: Sequence[str]) -> dict:
+                           passthrough: Sequence[str], conf_files: dict[str, str | None] | None = None) -> dict:
     """What an experiment is made from: the training config, the train/valid dump files ``data_files``
-    (with the dumps' provenance), the initial models (an option, else the config's model_conf) and the
-    trainer options that change the result."""
+    (with the dumps' provenance), the initial models (an option, else the config's model_conf), the
+    content of the model_conf files ``conf_files`` (same rule, e.g. a target vocabulary) and the trainer
+    options that change the result."""
     model_conf = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model_conf") or {}
     initial = {key: value or model_conf.get(key) for key, value in models.items()}
+    files = {key: value or model_conf.get(key) for key, value in (conf_files or {}).items()}
     return {"config": file_digest(args.config), "train_dump": dump_fingerprint(args.train_dump, data_files),
             "valid_dump": dump_fingerprint(args.valid_dump, data_files),
             "initial_models": {key: model_fingerprint(value) for key, value in initial.items() if value},
+            **({"model_conf_files": {key: file_digest(Path(value)) for key, value in files.items() if value}}
+               if any(files.values()) else {}),
             "trainer_options": result_options(passthrough)}
 
 
