@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import shutil
 from pathlib import Path
 
@@ -170,6 +171,19 @@ def test_trimmed_and_untrimmed_models_give_identical_greedy_hypotheses(models) -
                                                                                             skip_special_tokens=True)
     beam = hyps["trimmed_beam"]
     assert len(beam) == 3 and all(row and set(row) <= set(read_vocabulary(path)) for row in beam)  # mBART ids
+
+
+def test_beam_search_is_identical_where_no_token_outside_the_subset_can_win(models) -> None:
+    """The untrimmed model with every row outside the subset pushed to probability 0 (a logit bias of -1e9,
+    exp() of it is 0 in fp32) is one whose search never picks such a token: its beam hypotheses and the
+    trimmed model's must be the same ids (the normalisation over the vocabulary is then the same too)."""
+    full, _, _, path, (speech, lengths, languages), hyps = models
+    never = copy.deepcopy(full)
+    outside = torch.ones(never.mbart.config.vocab_size, dtype=torch.bool)
+    outside[read_vocabulary(path)] = False
+    assert outside.any()
+    never.mbart.final_logits_bias[:, outside] = -1e9
+    assert never.translate(speech, lengths, languages, beam_size=5, max_length=12) == hyps["trimmed_beam"]
 
 
 def test_training_step_on_the_trimmed_model_has_logits_of_the_subsets_width(models) -> None:
