@@ -25,7 +25,7 @@ from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2M
 from corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.data.datadir import read_kv, write_kv
-from sst.models.packing import PACKED, load_packed
+from sst.models.packing import PACKED, load_packed, pack, package_kind
 from sst.models.pretrained import load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel
 from sst.tasks.launch import best_checkpoint
@@ -279,7 +279,8 @@ def text_exp(st_exp: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     depends on the audio).
     """
     exp = tmp_path_factory.mktemp("st_text") / "exp" / "st_text"
-    shutil.copytree(st_exp / PACKED, exp / PACKED)
+    exp.mkdir(parents=True)
+    pack(st_exp, best_checkpoint(st_exp), "full", out=exp / PACKED)  # a full package: its frozen bias is edited
     weights = exp / PACKED / "model.pth"
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state["mbart.final_logits_bias"][:, load_tokenizer(str(exp / PACKED / "decoder")).all_special_ids] = -1e4
@@ -312,6 +313,7 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
     assert epoch == ST_EPOCHS and all(0.0 <= stats[e]["valid"]["acc"] <= 1.0 for e in stats)
     packed = st_exp / "packed"
     assert (packed / "source.txt").read_text() == f"{best_checkpoint(st_exp)}\n"
+    assert package_kind(packed) == "adapters"  # the default
     model, tokenizer = load_packed(st_exp)
     assert tokenizer.convert_tokens_to_ids("en_XX") != tokenizer.unk_token_id
     state = model.state_dict()

@@ -5,7 +5,10 @@
         --encoder_model exp/samu/encoder_hf --decoder_model facebook/mbart-large-50-many-to-many-mmt
 
 Any option not listed here goes to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
-The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``. An experiment
+The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``: with ``--pack
+adapters`` (the default) the trained tensors only, over the encoder and decoder bases it names (checked by
+digest when loaded), with ``--pack full`` every weight (self-contained, for machines without the bases);
+see sst.models.packing. Run again with the other ``--pack``, it repacks without training. An experiment
 dir made from other data, config, trainer options or initial models is never reused: that stops with
 one line (see sst.tasks.launch.claim_experiment).
 """
@@ -15,7 +18,7 @@ import argparse
 import logging
 
 from sst.data.audio import speech_loader_type
-from sst.models.packing import PACKED, pack
+from sst.models.packing import DEFAULT_KIND, KINDS, PACKED, pack, package_kind, packable_kind
 from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
                               experiment_fingerprint, is_main_process, run_espnet)
 from sst.tasks.st import STTask
@@ -26,14 +29,23 @@ def main(argv: list[str] | None = None) -> None:
     add_dump_arguments(parser)
     parser.add_argument("--encoder_model", default=None, help="HF Wav2Vec2 dir or id (SAMU export or XLS-R)")
     parser.add_argument("--decoder_model", default=None, help="mBART-50 dir or hub id")
+    parser.add_argument("--pack", choices=KINDS, default=DEFAULT_KIND,
+                        help="package kind: adapters = the trained tensors + the bases' ids/paths and digests "
+                             "(about a tenth of the size; needs the bases where the package is loaded), full = "
+                             f"every weight, self-contained [{DEFAULT_KIND}]")
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     data_files = ("wav.scp", "text_int", "speech_shape", "text_shape")
     claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model,
                      "decoder_model": args.decoder_model}, passthrough), "--st_exp (--output_dir)")
-    if (args.output_dir / PACKED / "model.pth").exists():
+    packed = package_kind(args.output_dir / PACKED)
+    if packed is not None and packed == packable_kind(args.output_dir, args.pack):
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
+        return
+    if packed is not None:  # trained already: only the package kind changes
+        logging.info("%s is a %s package: repacking it as %s", args.output_dir / PACKED, packed, args.pack)
+        pack(args.output_dir, best_checkpoint(args.output_dir), args.pack)
         return
     model_conf = {key: value for key, value in (("encoder_model", args.encoder_model),
                                                 ("decoder_model", args.decoder_model)) if value}
@@ -41,8 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     cmd = espnet_command(args, data, ["speech_shape", "text_shape"], model_conf, passthrough)
     run_espnet(STTask, cmd)
     if is_main_process():
-        packed = pack(args.output_dir, best_checkpoint(args.output_dir))
-        logging.info("packed the trained model into %s", packed)
+        out = pack(args.output_dir, best_checkpoint(args.output_dir), args.pack)
+        logging.info("packed the trained model into %s (%s)", out, args.pack)
 
 
 if __name__ == "__main__":
