@@ -32,7 +32,7 @@ from transformers import PreTrainedTokenizerBase
 
 from sst.models.freezing import parameter_report
 from sst.models.model_card import MANIFEST, PACKED, write_model_card
-from sst.models.pretrained import load_feature_extractor, load_tokenizer
+from sst.models.pretrained import load_feature_extractor, load_tokenizer, quiet_loading
 from sst.models.speech_translation import SpeechTranslationModel
 from sst.tasks.launch import trained_state
 
@@ -180,7 +180,8 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     if kind == "full":
         for key in ("encoder_model", "decoder_model"):
             config["model_conf"][key] = str(packed / config["model_conf"][key])
-    model = SpeechTranslationModel(**config["model_conf"])
+    with quiet_loading():
+        model = SpeechTranslationModel(**config["model_conf"])
     # mmap: the weights are paged in from the file as they are copied, not held twice (3.4 GB at full size).
     state = torch.load(packed / "model.pth", map_location="cpu", weights_only=True, mmap=True)
     if kind == "full":

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, command_line, emit, git_revision, machine_info
+from common import REPO, command_line, disk_mb, emit, git_revision, machine_info
 
 STAGES = {1: "data dirs", 2: "feature prep (dump audio, teacher embeddings, tokenisation)",
           3: "SAMU distillation + export + retrieval check", 4: "ST training + n-best averaging + packing",
@@ -70,16 +70,6 @@ def recipe_tree(work_dir: Path) -> Path:
     if not (work_dir / "tools").exists():
         (work_dir / "tools").symlink_to(REPO / "tools")
     return recipe
-
-
-def disk_mb(paths: list[Path]) -> float:
-    """Bytes on disk under ``paths`` (files counted once, links not followed), in MB."""
-    total = 0
-    for root in paths:
-        for path in [root] if root.is_file() else root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-    return round(total / 1e6, 3)
 
 
 def big_files(root: Path, min_mb: float = 50.0) -> dict[str, float]:

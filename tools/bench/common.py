@@ -293,6 +293,16 @@ def drop_option(argv: list[str], option: str) -> list[str]:
     return out
 
 
+def disk_mb(paths: list[Path]) -> float:
+    """Bytes on disk under ``paths`` (files counted once, links not followed), in MB."""
+    total = 0
+    for root in paths:
+        for path in [root] if root.is_file() else root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return round(total / 1e6, 3)
+
+
 def emit(result: dict, json_path: Path | None) -> None:
     """Print ``result`` as one JSON line (what ``run_json`` reads) and optionally save it."""
     text = json.dumps(result)
