@@ -194,9 +194,11 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         f"{3 * logits_gb:.1f} GB for a {tokens:,}-token batch (200 s of audio). Fixed in part: the LM head now runs "
         "on the real target tokens only (`SpeechTranslationModel.forward`), so padding costs nothing there; "
         "the rest is the price of the full vocabulary (trimming it is a separate change).",
-        "- **Packing and decoding.** `packed/model.pth` is the whole model again (one more copy of the epoch-file "
-        "size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`); packing builds "
-        "its model without random initialisation (`pack`).",
+        "- **Packing and decoding.** A full package's `packed/model.pth` is the whole model again (one more copy of "
+        "the epoch-file size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`); "
+        "packing builds its model without random initialisation (`pack`). Stage 4 now writes an adapter-only "
+        "package by default (`--pack adapters`, `--pack full` for the above): see the package sizes section, "
+        "measured by `tools/bench/bench_packages.py`.",
     ]
 
 
