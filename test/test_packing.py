@@ -15,6 +15,7 @@ from transformers import MBartForConditionalGeneration
 from sst.bin import score
 from sst.data.datadir import write_kv
 from sst.data.provenance import model_fingerprint
+from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import CARD, MANIFEST
 from sst.models.packing import load_packed, pack, package_kind
 from sst.models.pretrained import language_token_id
@@ -121,6 +122,23 @@ def test_adapter_package_refuses_a_changed_base(tiny_wav2vec2: Path, tiny_mbart:
                               "trained on (digest of its frozen weights ")
     assert message.endswith(f"put that base back at {decoder}, or repack the experiment with --pack full where it is")
     assert "\n" not in message
+
+
+def test_adapter_package_whose_hub_base_is_not_at_hand_says_so_in_one_line(packages: Packages, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    packed = tmp_path / "packed"
+    shutil.copytree(packages.adapters, packed)
+    config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
+    config["model_conf"]["decoder_model"] = "org/absent-mbart"
+    (packed / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as missing:
+        load_packed(packed)
+    message = str(missing.value)
+    assert message.startswith(f"{packed} (adapter-only package): --decoder_model org/absent-mbart: not a local "
+                              "directory, not in the Hugging Face cache")
+    assert message.endswith(f"its bases are named in {packed / 'config.yaml'}; or use a full package (stage 4 with "
+                            "--pack full)") and "\n" not in message
 
 
 def test_packing_refuses_a_checkpoint_whose_frozen_weights_are_not_its_base(tiny_wav2vec2: Path, tiny_mbart: Path,

@@ -31,6 +31,7 @@ import yaml
 from transformers import PreTrainedTokenizerBase
 
 from sst.models.freezing import parameter_report
+from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import MANIFEST, PACKED, write_model_card
 from sst.models.pretrained import load_feature_extractor, load_tokenizer, quiet_loading
 from sst.models.speech_translation import SpeechTranslationModel
@@ -180,8 +181,12 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     if kind == "full":
         for key in ("encoder_model", "decoder_model"):
             config["model_conf"][key] = str(packed / config["model_conf"][key])
-    with quiet_loading():
-        model = SpeechTranslationModel(**config["model_conf"])
+    try:
+        with quiet_loading():
+            model = SpeechTranslationModel(**config["model_conf"])
+    except ModelNotFoundError as missing:  # a base of an adapter-only package is not at hand
+        raise ModelNotFoundError(f"{packed} (adapter-only package): {missing}; its bases are named in "
+                                 f"{packed / 'config.yaml'}; or use a full package (stage 4 with --pack full)") from None
     # mmap: the weights are paged in from the file as they are copied, not held twice (3.4 GB at full size).
     state = torch.load(packed / "model.pth", map_location="cpu", weights_only=True, mmap=True)
     if kind == "full":
