@@ -76,6 +76,9 @@ def test_adapter_package_holds_only_the_trained_tensors(packages: Packages) -> N
     assert set(adapters) == packages.trainable
     assert {name.split(".")[0] for name in adapters} == {"encoder_adapters", "decoder_adapters", "length_adaptor"}
     assert all(torch.equal(adapters[name], full[name]) for name in adapters)
+    tied = [full[f"mbart.{name}"].untyped_storage().data_ptr()
+            for name in ("lm_head.weight", "model.shared.weight", "model.decoder.embed_tokens.weight")]
+    assert len(set(tied)) == 1  # stored once
     sizes = [(path / "model.pth").stat().st_size for path in (packages.adapters, packages.full)]
     assert sizes[0] < sizes[1] / 5, sizes
     manifest = json.loads((packages.adapters / MANIFEST).read_text(encoding="utf-8"))

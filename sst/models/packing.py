@@ -104,6 +104,24 @@ def packable_kind(exp_dir: Path, kind: str) -> str:
     return kind
 
 
+def uninitialised_model(model_conf: Mapping) -> SpeechTranslationModel:
+    """The model of ``model_conf`` on the CPU without the random initialisation a checkpoint overwrites anyway
+    (850M parameters at full size); tied parameters (mBART's embedding / LM head) stay tied, so they are
+    stored once."""
+    with torch.device("meta"):
+        model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
+    owners: dict[int, list[tuple[torch.nn.Module, str]]] = {}
+    for module in model.modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                owners.setdefault(id(param), []).append((module, name))
+    model.to_empty(device="cpu")  # one new tensor per module that holds a parameter: ties come undone
+    for (first, first_name), *others in owners.values():
+        for module, name in others:
+            module._parameters[name] = first._parameters[first_name]
+    return model
+
+
 def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | None = None) -> Path:
     """Write a ``kind`` package (see the module doc) of ``checkpoint`` into ``out`` (default
     ``exp_dir/packed``), with its model card; returns its path. See :func:`packable_kind`.
@@ -115,10 +133,7 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     if kind == "full":
-        # Built without the random initialisation the checkpoint overwrites anyway (850M parameters at full size).
-        with torch.device("meta"):
-            model = SpeechTranslationModel(**{**model_conf, "pretrained": False})
-        model.to_empty(device="cpu")
+        model = uninitialised_model(model_conf)
         model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     else:
         model = SpeechTranslationModel(**model_conf)  # the bases, loaded as training loaded them
