@@ -331,6 +331,24 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
     assert len(adapters) == 4 and all(adapter.up.weight.abs().sum() > 0 for adapter in adapters)  # start at 0
 
 
+def test_st_train_with_another_pack_repacks_without_training(st_exp: Path, samu_exp: Path, tiny_mbart: Path,
+                                                             st_dumps: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    exp = tmp_path / "exp" / st_exp.name
+    shutil.copytree(st_exp, exp)
+    checkpoints = mtimes(sorted(exp.glob("*.pth")))
+    argv = ["--config", str(st_exp.parents[1] / "conf" / "train_st.yaml"), "--train_dump", str(st_dumps / "train_multi"),
+            "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model",
+            str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)]
+    caplog.set_level(logging.INFO)
+    st_train.main(argv + ["--pack", "full"])
+    assert f"{exp / PACKED}: adapters package, repacking it as full" in caplog.messages
+    assert package_kind(exp / PACKED) == "full"
+    assert mtimes(sorted(exp.glob("*.pth"))) == checkpoints  # nothing trained
+    adapters, full = load_packed(st_exp)[0].state_dict(), load_packed(exp)[0].state_dict()
+    assert all(torch.equal(adapters[name], full[name]) for name in full)
+
+
 def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded, st_dumps: Path,
                                                                 text_exp: Path) -> None:
     dump = st_dumps / "train_multi"

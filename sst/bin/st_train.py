@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
         return
     if packed is not None:  # trained already: only the package kind changes
-        logging.info("%s is a %s package: repacking it as %s", args.output_dir / PACKED, packed, args.pack)
+        logging.info("%s: %s package, repacking it as %s", args.output_dir / PACKED, packed, args.pack)
         pack(args.output_dir, best_checkpoint(args.output_dir), args.pack)
         return
     model_conf = {key: value for key, value in (("encoder_model", args.encoder_model),
