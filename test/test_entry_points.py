@@ -337,9 +337,9 @@ def test_st_train_with_another_pack_repacks_without_training(st_exp: Path, samu_
     exp = tmp_path / "exp" / st_exp.name
     shutil.copytree(st_exp, exp)
     checkpoints = mtimes(sorted(exp.glob("*.pth")))
-    argv = ["--config", str(st_exp.parents[1] / "conf" / "train_st.yaml"), "--train_dump", str(st_dumps / "train_multi"),
-            "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model",
-            str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)]
+    argv = ["--config", str(st_exp.parents[1] / "conf" / "train_st.yaml"), "--train_dump",
+            str(st_dumps / "train_multi"), "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp),
+            "--encoder_model", str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)]
     caplog.set_level(logging.INFO)
     st_train.main(argv + ["--pack", "full"])
     assert f"{exp / PACKED}: adapters package, repacking it as full" in caplog.messages

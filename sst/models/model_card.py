@@ -99,7 +99,8 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
              f"decoder (`{decoder}`), joined by a {model_conf.get('length_adaptor_layers', 3)}-layer length adaptor, "
              f"with bottleneck adapters (encoder {model_conf.get('encoder_adapter_dim', 768)}, decoder "
              f"{model_conf.get('decoder_adapter_dim', 768)} dims) in every layer; frozen groups "
-             f"{model_conf.get('freeze', ['encoder', 'decoder'])}, kept trainable {model_conf.get('keep_trainable', [])}. "
+             f"{model_conf.get('freeze', ['encoder', 'decoder'])}, kept trainable "
+             f"{model_conf.get('keep_trainable', [])}. "
              f"Trained with the sst toolkit. Parameters: {params['trainable']:,} trainable, {params['frozen']:,} "
              f"frozen: {100 * params['trainable'] / max(1, total):.1f} % of all {total:,} were trained.", ""]
     if kind == "adapters":
@@ -125,7 +126,8 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
               "<details><summary>The whole config.yaml</summary>", "", "```yaml",
               yaml.safe_dump(config, sort_keys=False).strip(), "```", "", "</details>", "",
               "## Results", "", _results(exp_dir), "",
-              "## Use", "", "```sh", f"python -m sst.bin.translate --model_dir {model_dir} --tgt_lang {targets[0]} a.wav",
+              "## Use", "", "```sh",
+              f"python -m sst.bin.translate --model_dir {model_dir} --tgt_lang {targets[0]} a.wav",
               "```", "", "Any audio format (wav, flac, mp3, m4a, ...) and length; `--format srt` writes subtitles "
               "(`python -m sst.bin.translate --help`).", ""]
     return "\n".join(lines)

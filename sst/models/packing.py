@@ -201,7 +201,8 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
             model = SpeechTranslationModel(**config["model_conf"])
     except ModelNotFoundError as missing:  # a base of an adapter-only package is not at hand
         raise ModelNotFoundError(f"{packed} (adapter-only package): {missing}; its bases are named in "
-                                 f"{packed / 'config.yaml'}; or use a full package (stage 4 with --pack full)") from None
+                                 f"{packed / 'config.yaml'}; or use a full package (stage 4 with --pack full)"
+                                 ) from None
     # mmap: the weights are paged in from the file as they are copied, not held twice (3.4 GB at full size).
     state = torch.load(packed / "model.pth", map_location="cpu", weights_only=True, mmap=True)
     if kind == "full":

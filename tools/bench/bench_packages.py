@@ -159,7 +159,8 @@ def render(result: dict) -> str:
              f"{params['trainable'] + params['frozen']:,} parameters; bases saved with `save_pretrained` (encoder "
              f"{result['bases_mb']['encoder'] / 1e3:.2f} GB, decoder {result['bases_mb']['decoder'] / 1e3:.2f} GB), "
              f"checkpoint {result['checkpoint_mb'] / 1e3:.2f} GB.", "",
-             "| package | on disk | model.pth | packing | loading (fresh process, imports included) | peak RSS of loading |",
+             "| package | on disk | model.pth | packing | loading (fresh process, imports included) "
+             "| peak RSS of loading |",
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for kind, row in kinds.items():
         lines.append(f"| {kind} | {row['package_mb']:,.1f} MB | {row['model_pth_mb']:,.1f} MB | {row['pack_s']:.0f} s "
