@@ -163,6 +163,9 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
                              for part, (option, prefix) in BASE_PARTS.items()}
         frozen = {name for _, prefix in BASE_PARTS.values() for name in frozen_tensors(model, prefix)}
         state = {name: tensor for name, tensor in state.items() if name not in frozen}
+    if model_conf.get("target_vocabulary"):  # a trimmed model's vocabulary travels with it
+        shutil.copy(model_conf["target_vocabulary"], tmp / "target_vocabulary.txt")
+        config["model_conf"]["target_vocabulary"] = "target_vocabulary.txt"
     (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     torch.save(state, tmp / "model.pth")
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
@@ -193,8 +196,9 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     if kind is None:
         raise FileNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")
     config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
-    if kind == "full":
-        for key in ("encoder_model", "decoder_model"):
+    # Paths inside the package: a full one's encoder / decoder configs, either kind's target vocabulary.
+    for key in ("encoder_model", "decoder_model", "target_vocabulary") if kind == "full" else ("target_vocabulary",):
+        if config["model_conf"].get(key):
             config["model_conf"][key] = str(packed / config["model_conf"][key])
     try:
         with quiet_loading():
