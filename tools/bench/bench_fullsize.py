@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, command_line, disk_mb, emit, git_revision, machine_info
+from common import REPO, add_fullsize_options, command_line, disk_mb, emit, git_revision, machine_info
 
 STAGES = {1: "data dirs", 2: "feature prep (dump audio, teacher embeddings, tokenisation)",
           3: "SAMU distillation + export + retrieval check", 4: "ST training + n-best averaging + packing",
@@ -95,10 +95,7 @@ def run_stage(recipe: Path, stage: int, options: list[str], log: Path) -> dict[s
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work_dir", type=Path, default=Path("/tmp/sst_fullsize"))
-    parser.add_argument("--report", type=Path, default=REPO / "tools" / "bench" / "REPORT_fullsize.md")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--render", type=Path, default=None, help="only rewrite the report from this run's JSON")
+    add_fullsize_options(parser, "/tmp/sst_fullsize")
     args = parser.parse_args(argv)
     if args.render:
         args.report.write_text(render(json.loads(args.render.read_text(encoding="utf-8"))), encoding="utf-8")

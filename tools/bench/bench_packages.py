@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, command_line, disk_mb, emit, git_revision, machine_info, run_json
+from common import REPO, add_fullsize_options, command_line, disk_mb, emit, git_revision, machine_info, run_json
 
 CONFIG = REPO / "egs" / "covost2" / "conf" / "tuning" / "train_st_samu_adapter.yaml"
 SECTION = "## Package sizes: adapter-only vs full (sst.models.packing)"
@@ -112,10 +112,7 @@ def same_tensors(first: Path, second: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work_dir", type=Path, default=Path("/tmp/sst_packages"))
-    parser.add_argument("--report", type=Path, default=REPO / "tools" / "bench" / "REPORT_fullsize.md")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--render", type=Path, default=None, help="only rewrite the report section from this JSON")
+    add_fullsize_options(parser, "/tmp/sst_packages")
     args = parser.parse_args(argv)
     from sst.eval.results_md import upsert_section
 
