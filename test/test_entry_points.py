@@ -25,7 +25,7 @@ from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2M
 from corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.data.datadir import read_kv, write_kv
-from sst.models.packing import PACKED, load_packed
+from sst.models.packing import PACKED, load_packed, pack, package_kind
 from sst.models.pretrained import load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel
 from sst.tasks.launch import best_checkpoint
@@ -279,7 +279,8 @@ def text_exp(st_exp: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     depends on the audio).
     """
     exp = tmp_path_factory.mktemp("st_text") / "exp" / "st_text"
-    shutil.copytree(st_exp / PACKED, exp / PACKED)
+    exp.mkdir(parents=True)
+    pack(st_exp, best_checkpoint(st_exp), "full", out=exp / PACKED)  # a full package: its frozen bias is edited
     weights = exp / PACKED / "model.pth"
     state = torch.load(weights, map_location="cpu", weights_only=True)
     state["mbart.final_logits_bias"][:, load_tokenizer(str(exp / PACKED / "decoder")).all_special_ids] = -1e4
@@ -312,6 +313,7 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
     assert epoch == ST_EPOCHS and all(0.0 <= stats[e]["valid"]["acc"] <= 1.0 for e in stats)
     packed = st_exp / "packed"
     assert (packed / "source.txt").read_text() == f"{best_checkpoint(st_exp)}\n"
+    assert package_kind(packed) == "adapters"  # the default
     model, tokenizer = load_packed(st_exp)
     assert tokenizer.convert_tokens_to_ids("en_XX") != tokenizer.unk_token_id
     state = model.state_dict()
@@ -327,6 +329,24 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
     assert trainable == TRAINED_GROUPS
     adapters = [*model.encoder_adapters, *model.decoder_adapters]
     assert len(adapters) == 4 and all(adapter.up.weight.abs().sum() > 0 for adapter in adapters)  # start at 0
+
+
+def test_st_train_with_another_pack_repacks_without_training(st_exp: Path, samu_exp: Path, tiny_mbart: Path,
+                                                             st_dumps: Path, tmp_path: Path,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    exp = tmp_path / "exp" / st_exp.name
+    shutil.copytree(st_exp, exp)
+    checkpoints = mtimes(sorted(exp.glob("*.pth")))
+    argv = ["--config", str(st_exp.parents[1] / "conf" / "train_st.yaml"), "--train_dump",
+            str(st_dumps / "train_multi"), "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp),
+            "--encoder_model", str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart)]
+    caplog.set_level(logging.INFO)
+    st_train.main(argv + ["--pack", "full"])
+    assert f"{exp / PACKED}: adapters package, repacking it as full" in caplog.messages
+    assert package_kind(exp / PACKED) == "full"
+    assert mtimes(sorted(exp.glob("*.pth"))) == checkpoints  # nothing trained
+    adapters, full = load_packed(st_exp)[0].state_dict(), load_packed(exp)[0].state_dict()
+    assert all(torch.equal(adapters[name], full[name]) for name in full)
 
 
 def test_st_inference_nj1_equals_nj2_and_covers_every_utterance(decoded: Decoded, st_dumps: Path,

@@ -286,7 +286,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     recipe = recipe_copy(tmp_path, "covost2")
     result = run(["./run.sh", "--stage", "2", "--src_langs", "fr de es", "--train_langs", "fr de", "--nj", "3",
                   "--ngpu", "2", "--st_args", "--max_epoch 2 --use_amp true", "--samu_args", "--seed 3",
-                  "--inference_args", "--beam_size 10"], recipe, env)
+                  "--pack", "full", "--inference_args", "--beam_size 10"], recipe, env)
     assert result.returncode == 0, result.stdout + result.stderr
     calls = calls_of(calls_file)
     by_name: dict[str, list[list[str]]] = {}
@@ -321,7 +321,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
         "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter_fr.de", "--encoder_model",
         "exp/samu_train_samu_fr.de.es/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
-        "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
+        "--pack", "full", "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
     decode = "exp/st_train_st_samu_adapter_fr.de/decode_st_beam_size10"
     assert by_name["st_inference"] == [[
         "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
@@ -492,6 +492,7 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
     assert st_train[st_train.index("--encoder_model") + 1] == "facebook/wav2vec2-xls-r-300m"
     assert st_train[st_train.index("--output_dir") + 1] == "exp/st_baseline"
     assert "--multiprocessing_distributed" not in st_train
+    assert st_train[st_train.index("--pack") + 1] == "adapters"  # the default package kind
     (st_inference,) = by_name["st_inference"]
     dumps = st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")]
     assert dumps == ["dump/test_fr_en", "dump/test_de_en", "dump/test_de_fr"]

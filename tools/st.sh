@@ -39,6 +39,8 @@ st_exp=""                # default: exp/st_<st_config name>_<train_tag>
 st_encoder=samu          # stage 4 encoder: samu (= <samu_exp>/encoder_hf), xlsr (= --encoder_model), or a HF dir/id
 samu_args=""             # more options of sst.bin.samu_train (ESPnet trainer options), verbatim
 st_args=""               # more options of sst.bin.st_train, verbatim
+pack=adapters            # stage 4 package (<st_exp>/packed): adapters = trained tensors + the bases' ids/paths and
+                         # digests (~1/10 of the size; loading needs the bases), full = every weight, self-contained
 inference_args=""        # more options of sst.bin.st_inference, verbatim
 inference_nj=""          # decoding processes per test set (default: --nj)
 gpu_inference=false      # decode on --ngpu GPUs
@@ -63,7 +65,7 @@ Stages:
 Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --ngpu --num_nodes --train_sets --valid_sets
   --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
   --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
-  --st_exp --st_encoder --samu_args --st_args --inference_args --inference_nj --gpu_inference
+  --st_exp --st_encoder --samu_args --st_args --pack --inference_args --inference_nj --gpu_inference
   --inference_tag --seen_langs --corpus --baseline_exp --longform_sets --longform_args --target_vocab
   --target_vocab_extra"
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
@@ -177,7 +179,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${st_exp}/train.log" \
         python -m sst.bin.st_train --config "${st_config}" --train_dump "dump/train_${train_tag}" \
         --valid_dump "dump/dev_${train_tag}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
-        --decoder_model "${decoder_model}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${vocab_args} ${st_args}
+        --decoder_model "${decoder_model}" --pack "${pack}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${vocab_args} \
+        ${st_args}
 fi
 
 decode_dir="${st_exp}/decode_${inference_tag}"
@@ -198,7 +201,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
-    log "Stage 6: scoring into ${st_exp}/RESULTS.md"
+    log "Stage 6: scoring into ${st_exp}/RESULTS.md (and the model card ${st_exp}/packed/README.md)"
     score_args=(--corpus "${corpus}")
     [ -z "${seen_langs}" ] || score_args+=(--seen_langs "${seen_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")

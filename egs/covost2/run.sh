@@ -32,6 +32,7 @@ st_exp=""
 st_encoder=samu
 samu_args=""
 st_args=""
+pack=adapters
 inference_args=""
 inference_nj=""
 gpu_inference=false
@@ -89,6 +90,9 @@ Options [default]:
                              (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
   --samu_args \"...\"          more options of sst.bin.samu_train (ESPnet trainer options), verbatim
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 20 --use_amp true\"
+  --pack K                   stage 4 package: adapters = trained tensors + the bases' ids/paths and
+                             digests (~1/10 of the size; loading needs the bases), full = every
+                             weight, self-contained (offline clusters) [${pack}]
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 10\"
   --inference_nj N           decoding processes per test set [--nj]
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
@@ -158,7 +162,7 @@ if [ "${stop_stage}" -ge 2 ]; then
         --decode_config "${decode_config}" --encoder_model "${encoder_model}" \
         --teacher_model "${teacher_model}" --decoder_model "${decoder_model}" \
         --samu_exp "${samu_exp}" --st_exp "${st_exp}" --st_encoder "${st_encoder}" \
-        --samu_args "${samu_args}" --st_args "${st_args}" --inference_args "${inference_args}" \
+        --samu_args "${samu_args}" --st_args "${st_args}" --pack "${pack}" --inference_args "${inference_args}" \
         --inference_nj "${inference_nj}" --gpu_inference "${gpu_inference}" \
         --inference_tag "${inference_tag}" --baseline_exp "${baseline_exp}" \
         --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"

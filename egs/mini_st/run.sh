@@ -20,6 +20,7 @@ samu_langs=""
 encoders="xlsr samu"
 samu_args=""
 st_args=""
+pack=adapters
 inference_args=""
 longform=true
 target_vocab=false
@@ -53,6 +54,9 @@ Options [default]:
                              others: xlsr, samu [${encoders}]
   --samu_args \"...\"          more options of sst.bin.samu_train, e.g. \"--max_epoch 3\"
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
+  --pack K                   stage 4 package: adapters = trained tensors + the bases' ids/paths and
+                             digests (~1/10 of the size; loading needs the bases), full = every
+                             weight, self-contained (offline clusters) [${pack}]
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 1\"
   --longform BOOL            long-form translation of the joined test clips (stages 1, 5, 6) [${longform}]
   --target_vocab BOOL        trim mBART-50's output layer to the tokens of the training translations (+ special
@@ -117,11 +121,18 @@ for encoder in ${encoders}; do
         --train_tag "$(lang_tag ${train_langs})" --samu_tag "$(lang_tag ${samu_langs})" \
         --seen_langs "${train_langs}" --encoder_model models/wav2vec2 --teacher_model models/teacher \
         --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
+<<<<<<< HEAD
         --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter${trimmed}" \
         --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
         --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}" \
         --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"
     baseline="exp/st_${encoder}_adapter${trimmed}"
+=======
+        --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
+        --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" --pack "${pack}" \
+        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}"
+    baseline="exp/st_${encoder}_adapter"
+>>>>>>> issue-12b
 done
 
 if [ "${longform}" = true ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then

@@ -4,7 +4,8 @@
         [--seen_langs "fr de es ca"] [--corpus covost2] [--baseline_exp_dir exp/st_baseline] [--bootstrap_samples 1000]
     python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE] [--metrics BLEU chrF++]
 
-The first form prints the Markdown tables and writes ``<exp_dir>/RESULTS.md`` and ``<exp_dir>/results.json``;
+The first form prints the Markdown tables and writes ``<exp_dir>/RESULTS.md`` and ``<exp_dir>/results.json``
+(and the model card ``<exp_dir>/packed/README.md`` again, with the results);
 the second reads the experiments' results.json and prints (and with --output writes) their BLEU side by side.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import sacrebleu
 
 from sst.eval.scoring import CORPUS_GROUPS, results_markdown, score_experiment, side_by_side_markdown
+from sst.models.model_card import refresh_model_card
 
 
 def _split_langs(values: list[str] | None) -> list[str] | None:
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
     (args.exp_dir / "results.json").write_text(json.dumps({**info, **results}, indent=2, ensure_ascii=False) + "\n",
                                                encoding="utf-8")
     logging.info("wrote %s and %s", args.exp_dir / "RESULTS.md", args.exp_dir / "results.json")
+    card = refresh_model_card(args.exp_dir)  # the packed model's card carries the results
+    if card is not None:
+        logging.info("wrote %s", card)
     print(markdown, end="")
 
 

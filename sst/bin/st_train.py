@@ -7,7 +7,10 @@
 Any option not listed here goes to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
 With ``--target_vocabulary`` (or ``model_conf.target_vocabulary`` in the config) the model keeps only
 that vocabulary's output rows and trains on the dumps' ``text_int_trimmed`` (sst.bin.target_vocab).
-The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``. An experiment
+The result is packed into ``<output_dir>/packed`` for decoding and ``sst.bin.translate``: with ``--pack
+adapters`` (the default) the trained tensors only, over the encoder and decoder bases it names (checked by
+digest when loaded), with ``--pack full`` every weight (self-contained, for machines without the bases);
+see sst.models.packing. Run again with the other ``--pack``, it repacks without training. An experiment
 dir made from other data, config, trainer options or initial models is never reused: that stops with
 one line (see sst.tasks.launch.claim_experiment).
 """
@@ -20,7 +23,7 @@ import yaml
 
 from sst.data.audio import speech_loader_type
 from sst.bin.target_vocab import TRIMMED
-from sst.models.packing import PACKED, pack
+from sst.models.packing import DEFAULT_KIND, KINDS, PACKED, pack, package_kind, packable_kind
 from sst.models.vocabulary import check_trimmed_targets
 from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
                               experiment_fingerprint, is_main_process, run_espnet)
@@ -34,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decoder_model", default=None, help="mBART-50 dir or hub id")
     parser.add_argument("--target_vocabulary", default=None,
                         help="trimmed target vocabulary file (sst.bin.target_vocab); default: the config's, else none")
+    parser.add_argument("--pack", choices=KINDS, default=DEFAULT_KIND,
+                        help="package kind: adapters = the trained tensors + the bases' ids/paths and digests "
+                             "(about a tenth of the size; needs the bases where the package is loaded), full = "
+                             f"every weight, self-contained [{DEFAULT_KIND}]")
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -44,8 +51,13 @@ def main(argv: list[str] | None = None) -> None:
     claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model,
                      "decoder_model": args.decoder_model}, passthrough, {"target_vocabulary": args.target_vocabulary}),
                      "--st_exp (--output_dir)")
-    if (args.output_dir / PACKED / "model.pth").exists():
+    packed = package_kind(args.output_dir / PACKED)
+    if packed is not None and packed == packable_kind(args.output_dir, args.pack):
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
+        return
+    if packed is not None:  # trained already: only the package kind changes
+        logging.info("%s: %s package, repacking it as %s", args.output_dir / PACKED, packed, args.pack)
+        pack(args.output_dir, best_checkpoint(args.output_dir), args.pack)
         return
     if vocabulary:
         for dump in (args.train_dump, args.valid_dump):
@@ -57,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     cmd = espnet_command(args, data, ["speech_shape", "text_shape"], model_conf, passthrough)
     run_espnet(STTask, cmd)
     if is_main_process():
-        packed = pack(args.output_dir, best_checkpoint(args.output_dir))
-        logging.info("packed the trained model into %s", packed)
+        out = pack(args.output_dir, best_checkpoint(args.output_dir), args.pack)
+        logging.info("packed the trained model into %s (%s)", out, args.pack)
 
 
 if __name__ == "__main__":

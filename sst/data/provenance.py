@@ -50,17 +50,24 @@ def tree_digests(path: Path) -> dict[str, str]:
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)}
 
 
+# A model dir's model card: it describes the model and changes nothing the model computes.
+MODEL_CARD = "README.md"
+
+
 def model_fingerprint(name_or_dir: str | Path) -> dict[str, object]:
     """A local model dir: its path and the digest of each file (config, weights, tokenizer ...). A hub
-    id: the id and the files of its local hub cache (their blob names are the hub's own digests)."""
+    id: the id and the files of its local hub cache (their blob names are the hub's own digests). The
+    model card (README.md) is left out. An adapter-only package (sst.models.packing) records its bases'
+    digests in a file, so its fingerprint covers them."""
     path = Path(name_or_dir)
     if path.is_dir():
-        return {"path": str(path.resolve()), "files": tree_digests(path)}
+        return {"path": str(path.resolve()),
+                "files": {name: digest for name, digest in tree_digests(path).items() if name != MODEL_CARD}}
     from huggingface_hub.constants import HF_HUB_CACHE
 
     snapshots = Path(HF_HUB_CACHE) / f"models--{str(name_or_dir).replace('/', '--')}" / "snapshots"
-    cached = {p.relative_to(snapshots).as_posix(): p.resolve().name
-              for p in sorted(snapshots.rglob("*")) if p.is_file()} if snapshots.is_dir() else {}
+    cached = {p.relative_to(snapshots).as_posix(): p.resolve().name for p in sorted(snapshots.rglob("*"))
+              if p.is_file() and p.relative_to(snapshots).parts[1:] != (MODEL_CARD,)} if snapshots.is_dir() else {}
     return {"id": str(name_or_dir), "cache": cached}
 
 

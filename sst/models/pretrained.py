@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
                           PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
@@ -54,6 +56,23 @@ def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) ->
     name_or_dir = locate_model(name_or_dir, "--decoder_model")
     logging.info("decoder: loading %s", name_or_dir)
     return MBartForConditionalGeneration.from_pretrained(name_or_dir, **config_overrides)
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' progress bars and load reports off for the loads inside (e.g. a packed model's bases,
+    checked by digest, whose report would fill the console of ``sst.bin.translate``)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_tokenizer(name_or_dir: str) -> PreTrainedTokenizerBase:

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, command_line, emit, git_revision, machine_info
+from common import REPO, add_fullsize_options, command_line, disk_mb, emit, git_revision, machine_info
 
 STAGES = {1: "data dirs", 2: "feature prep (dump audio, teacher embeddings, tokenisation)",
           3: "SAMU distillation + export + retrieval check", 4: "ST training + n-best averaging + packing",
@@ -72,16 +72,6 @@ def recipe_tree(work_dir: Path) -> Path:
     return recipe
 
 
-def disk_mb(paths: list[Path]) -> float:
-    """Bytes on disk under ``paths`` (files counted once, links not followed), in MB."""
-    total = 0
-    for root in paths:
-        for path in [root] if root.is_file() else root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                total += path.stat().st_size
-    return round(total / 1e6, 3)
-
-
 def big_files(root: Path, min_mb: float = 50.0) -> dict[str, float]:
     """Files of at least ``min_mb`` under ``root``, relative name -> MB."""
     return {str(p.relative_to(root)): round(p.stat().st_size / 1e6, 1) for p in sorted(root.rglob("*"))
@@ -105,10 +95,7 @@ def run_stage(recipe: Path, stage: int, options: list[str], log: Path) -> dict[s
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work_dir", type=Path, default=Path("/tmp/sst_fullsize"))
-    parser.add_argument("--report", type=Path, default=REPO / "tools" / "bench" / "REPORT_fullsize.md")
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--render", type=Path, default=None, help="only rewrite the report from this run's JSON")
+    add_fullsize_options(parser, "/tmp/sst_fullsize")
     args = parser.parse_args(argv)
     if args.render:
         args.report.write_text(render(json.loads(args.render.read_text(encoding="utf-8"))), encoding="utf-8")
@@ -204,9 +191,11 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         f"{3 * logits_gb:.1f} GB for a {tokens:,}-token batch (200 s of audio). Fixed in part: the LM head now runs "
         "on the real target tokens only (`SpeechTranslationModel.forward`), so padding costs nothing there; "
         "the rest is the price of the full vocabulary (trimming it is a separate change).",
-        "- **Packing and decoding.** `packed/model.pth` is the whole model again (one more copy of the epoch-file "
-        "size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`); packing builds "
-        "its model without random initialisation (`pack`).",
+        "- **Packing and decoding.** A full package's `packed/model.pth` is the whole model again (one more copy of "
+        "the epoch-file size); decoding and `sst.bin.translate` read only it, now memory-mapped (`load_packed`); "
+        "packing builds its model without random initialisation (`pack`). Stage 4 now writes an adapter-only "
+        "package by default (`--pack adapters`, `--pack full` for the above): see the package sizes section, "
+        "measured by `tools/bench/bench_packages.py`.",
     ]
 
 

@@ -107,7 +107,7 @@ def make_packed_model(root: Path) -> Path:
         model.mbart.final_logits_bias[:, model.mbart.config.eos_token_id] = -1e4
     (exp / "config.yaml").write_text(yaml.safe_dump({"model_conf": conf}), encoding="utf-8")
     torch.save(model.state_dict(), exp / "1epoch.pth")
-    pack(exp, exp / "1epoch.pth")
+    pack(exp, exp / "1epoch.pth", "full")  # its frozen LM-head bias was edited: no base holds it
     return exp
 
 

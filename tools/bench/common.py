@@ -293,6 +293,25 @@ def drop_option(argv: list[str], option: str) -> list[str]:
     return out
 
 
+def add_fullsize_options(parser, work_dir: str) -> None:
+    """The options of the full-size benches: ``--work_dir``, ``--report`` (REPORT_fullsize.md), ``--json`` and
+    ``--render`` (only rewrite the report from a run's JSON)."""
+    parser.add_argument("--work_dir", type=Path, default=Path(work_dir))
+    parser.add_argument("--report", type=Path, default=BENCH_DIR / "REPORT_fullsize.md")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--render", type=Path, default=None, help="only rewrite the report from this run's JSON")
+
+
+def disk_mb(paths: list[Path]) -> float:
+    """Bytes on disk under ``paths`` (files counted once, links not followed), in MB."""
+    total = 0
+    for root in paths:
+        for path in [root] if root.is_file() else root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+    return round(total / 1e6, 3)
+
+
 def emit(result: dict, json_path: Path | None) -> None:
     """Print ``result`` as one JSON line (what ``run_json`` reads) and optionally save it."""
     text = json.dumps(result)
