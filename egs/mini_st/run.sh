@@ -18,10 +18,12 @@ train_langs="fr de es it"
 test_langs=""
 samu_langs=""
 encoders="xlsr samu"
+tiny_args=""
 samu_args=""
 st_args=""
 inference_args=""
 longform=true
+seed=0
 help_message="Usage: ./run.sh [options]
 The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech):
 ST is trained on --train_langs and tested on every language, so pt and nl are zero-shot directions.
@@ -49,10 +51,15 @@ Options [default]:
   --samu_langs \"L ...\"       SAMU training languages (transcripts only) [--src_langs]
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
                              others: xlsr, samu [${encoders}]
+  --tiny_args \"...\"          more options of sst.demo.make_tiny_models, e.g. \"--mbart_steps 800\"
   --samu_args \"...\"          more options of sst.bin.samu_train, e.g. \"--max_epoch 3\"
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
   --inference_args \"...\"     more options of sst.bin.st_inference, e.g. \"--beam_size 1\"
   --longform BOOL            long-form translation of the joined test clips (stages 1, 5, 6) [${longform}]
+  --seed N                   seed of every random step: the tiny models (stage 0), the pauses of the long
+                             recordings (stage 1), SAMU and ST training (ESPnet's --seed) [${seed}]; the
+                             same seed on the same machine gives the same tables. Another seed needs
+                             fresh models/ and exp/ (a finished step made with another seed is refused)
   --config F                 read options from F (lines '--opt value')"
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
@@ -73,7 +80,7 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: tiny stand-in models into models/ (log: models/make_tiny_models.log)"
     mkdir -p models
     python -m sst.demo.make_tiny_models --corpus_dir corpus --output_dir models --mt_langs ${train_langs} \
-        2>&1 | tee models/make_tiny_models.log
+        --seed "${seed}" ${tiny_args} 2>&1 | tee models/make_tiny_models.log
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -87,7 +94,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     if [ "${longform}" = true ]; then
         log "Stage 1: the clips of each test set joined with pauses into data/longform_test_<src>_en"
         python local/make_long_recording.py --data_dir $(printf 'data/%s ' $(sets test ${test_langs})) \
-            --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs}))
+            --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs})) --seed "${seed}"
     fi
 fi
 longform_sets=""
@@ -110,7 +117,7 @@ for encoder in ${encoders}; do
         --seen_langs "${train_langs}" --encoder_model models/wav2vec2 --teacher_model models/teacher \
         --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
         --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
-        --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
+        --st_encoder "${encoder}" --samu_args "--seed ${seed} ${samu_args}" --st_args "--seed ${seed} ${st_args}" \
         --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}"
     baseline="exp/st_${encoder}_adapter"
 done
