@@ -278,12 +278,19 @@ def text_exp(st_exp: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     over its trained weights: text that the decoding tests can compare (on these tones it barely
     depends on the audio).
     """
-    exp = tmp_path_factory.mktemp("st_text") / "exp" / "st_text"
+    return barred_from_stopping(st_exp, tmp_path_factory.mktemp("st_text") / "exp" / "st_text")
+
+
+def barred_from_stopping(st_exp: Path, exp: Path) -> Path:
+    """A full package of ``st_exp``'s best checkpoint in ``exp`` (its frozen bias is edited) whose LM-head
+    bias bars every special token and the bare word boundary piece "▁" (which alone decodes to nothing)."""
     exp.mkdir(parents=True)
-    pack(st_exp, best_checkpoint(st_exp), "full", out=exp / PACKED)  # a full package: its frozen bias is edited
+    pack(st_exp, best_checkpoint(st_exp), "full", out=exp / PACKED)
     weights = exp / PACKED / "model.pth"
     state = torch.load(weights, map_location="cpu", weights_only=True)
-    state["mbart.final_logits_bias"][:, load_tokenizer(str(exp / PACKED / "decoder")).all_special_ids] = -1e4
+    tokenizer = load_tokenizer(str(exp / PACKED / "decoder"))
+    barred = {*tokenizer.all_special_ids, tokenizer.convert_tokens_to_ids("▁")}
+    state["mbart.final_logits_bias"][:, sorted(barred)] = -1e4
     torch.save(state, weights)
     return exp
 
@@ -463,6 +470,37 @@ def test_score_writes_a_row_per_direction(decoded: Decoded, st_exp: Path, tmp_pa
         bleu = BLEU().corpus_score([hyps[u] for u in utts], [[refs[u] for u in utts]]).score
         assert rows[f"{src}-en"][:4] == ["high", "seen", str(count), f"{bleu:.1f}"]
         assert results["directions"][f"{src}-en"]["BLEU"] == pytest.approx(bleu)
+
+
+def test_the_same_seed_trains_decodes_and_scores_identically(samu_exp: Path, tiny_mbart: Path, st_dumps: Path,
+                                                           st_exp: Path, decoded: Decoded, tmp_path: Path) -> None:
+    """./run.sh --seed N: ESPnet's --seed makes a training, its decoding and its table repeat bit for bit;
+    another seed gives other trained weights."""
+    config = write_yaml(tmp_path / "conf" / "train_st.yaml", ST_YAML, ST_EPOCHS, lr=0.003, batch_bins=32000)
+    tables, hyps, states = {}, {}, {}
+    for run, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        exp = tmp_path / "exp" / f"st_{run}"
+        with one_thread():  # decoding below sets the thread count, which changes float sums
+            st_train.main(["--config", str(config), "--train_dump", str(st_dumps / "train_multi"),
+                           "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(exp),
+                           "--encoder_model", str(samu_exp / "encoder_hf"), "--decoder_model", str(tiny_mbart),
+                           "--seed", seed])
+        states[run] = load_packed(exp)[0].state_dict()
+        if run == "c":
+            break
+        text = barred_from_stopping(exp, tmp_path / "text" / f"st_{run}")
+        decode_dir = text / "decode_st" / "train_multi"
+        st_inference.main(decode_argv(text, st_dumps / "train_multi", decode_dir, decoded.config))
+        score.main(["--exp_dir", str(text), "--decode_dirs", str(decode_dir)])
+        hyps[run] = (decode_dir / "hyp").read_text(encoding="utf-8")
+        tables[run] = (text / "RESULTS.md").read_text(encoding="utf-8").split("## decode_st", 1)[1]
+    assert hyps["a"] == hyps["b"] and len(hyps["a"].splitlines()) == 5
+    assert tables["a"] == tables["b"] and "| fr-en" in tables["a"]
+    assert not [key for key in states["a"] if not torch.equal(states["a"][key], states["b"][key])]
+    # --seed 0 is the config's seed: the same weights as st_exp, trained without the option
+    assert all(torch.equal(states["a"][key], value) for key, value in load_packed(st_exp)[0].state_dict().items())
+    changed = {key.split(".")[0] for key in states["a"] if not torch.equal(states["a"][key], states["c"][key])}
+    assert changed == TRAINED_GROUPS
 
 
 def test_translate_files_match_stage5(decoded: Decoded, text_exp: Path, st_dumps: Path,

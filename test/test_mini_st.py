@@ -6,6 +6,7 @@ and that the translations of the seen directions are far better than chance.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,12 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC_LANGS = ("fr", "de", "pt")
 TRAIN_LANGS = ("fr", "de")
 ENCODERS = ("xlsr", "samu")
-# Floors a model that ignores its input cannot reach. The phrases are 1-4 words, so BLEU is BLEU-2
-# (unigrams and bigrams; 4-gram BLEU is 0 whenever no 4-word phrase matches) over the seen directions
-# pooled. Chance level, measured by the test itself on shuffled hypotheses, is ~2-4 BLEU-2 and ~7-13
-# chrF++; with a random encoder the demo reached chrF++ ~12.
-SEEN_BLEU2_FLOOR = 20.0
-SEEN_CHRF_FLOOR = 25.0
+# Floors a model that ignores its input cannot reach, on 4-gram BLEU (sacreBLEU's default) over the seen
+# directions pooled. The sentences share three templates, so the frame words match by chance: the
+# test measures that chance level itself, on the same hypotheses paired with other utterances (random
+# permutations: 8-13 BLEU; a constant sentence scores ~8). This shortened run reached 41.5 (xlsr) and
+# 53.8 (samu) BLEU, chrF++ above 60.
+SEEN_BLEU_FLOOR = 25.0
+CHANCE_BLEU_CEILING = 16.0
+SEEN_CHRF_FLOOR = 45.0
 SHORTENED = ["--src_langs", " ".join(SRC_LANGS), "--train_langs", " ".join(TRAIN_LANGS)]
 
 
@@ -63,7 +66,7 @@ def test_demo_decodes_every_test_utterance(demo_run: tuple[Path, subprocess.Comp
 
 def test_demo_translates_seen_directions_far_above_chance(demo_run: tuple[Path, subprocess.CompletedProcess]) -> None:
     recipe, result = demo_run
-    bleu2 = sacrebleu.BLEU(max_ngram_order=2)
+    bleu = sacrebleu.BLEU()
     for encoder in ENCODERS:
         exp = recipe / f"exp/st_{encoder}_adapter"
         rows = next(iter(json.loads((exp / "results.json").read_text())["tags"].values()))["directions"]
@@ -76,9 +79,11 @@ def test_demo_translates_seen_directions_far_above_chance(demo_run: tuple[Path, 
             ref = dict(line.split(" ", 1) for line in (decode / "ref").read_text().splitlines())
             hyps += [hyp[utt] for utt in sorted(ref)]
             refs += [ref[utt] for utt in sorted(ref)]
-        shuffled = hyps[1:] + hyps[:1]  # the same outputs, each paired with another utterance
-        assert bleu2.corpus_score(shuffled, [refs]).score < SEEN_BLEU2_FLOOR / 2
-        assert bleu2.corpus_score(hyps, [refs]).score > SEEN_BLEU2_FLOOR, (encoder, hyps, refs)
+        chance = max(bleu.corpus_score(random.Random(seed).sample(hyps, len(hyps)), [refs]).score
+                     for seed in range(3))  # the same outputs, paired with other utterances
+        assert chance < CHANCE_BLEU_CEILING
+        score = bleu.corpus_score(hyps, [refs]).score
+        assert score > SEEN_BLEU_FLOOR and score > 2 * chance, (encoder, score, chance, hyps, refs)
         chrf = [row["chrF++"] for row in rows.values() if row["seen"]]
         assert sum(chrf) / len(chrf) > SEEN_CHRF_FLOOR, (encoder, rows)
     table = (recipe / "exp/RESULTS.md").read_text()

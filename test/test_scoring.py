@@ -228,3 +228,26 @@ def test_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 
     with pytest.raises(FileNotFoundError, match="results.json"):
         score.main(["--side_by_side", str(samu), str(tmp_path / "nothing")])
+
+
+def test_side_by_side_carries_the_paired_bootstrap_of_stage_6(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    xlsr, samu = tmp_path / "exp" / "st_xlsr", tmp_path / "exp" / "st_samu"
+    score.main(["--exp_dir", str(xlsr), "--decode_dirs",
+                str(make_decode_dir(xlsr / "decode_test" / "test_fr_en", "fr", "en", WRONG))])
+    score.main(["--exp_dir", str(samu), "--baseline_exp_dir", str(xlsr), "--bootstrap_samples", "100",
+                "--decode_dirs", str(make_decode_dir(samu / "decode_test" / "test_fr_en", "fr", "en", REFS["en"]))])
+    tested = json.loads((samu / "results.json").read_text())["tags"]["decode_test"]["directions"]["fr-en"]["baseline"]
+    assert tested["chrF++"] == pytest.approx(100) and tested["baseline_chrF++"] == pytest.approx(0)
+    assert 0 < tested["chrF++_p_value"] <= 1 and "nw:2" in tested["chrF++_signature"]
+    capsys.readouterr()
+    score.main(["--side_by_side", str(xlsr), str(samu), "--metrics", "BLEU", "chrF++"])
+    markdown = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in markdown.splitlines() if line.startswith("| ")}
+    assert rows["direction"][-4:] == ["Δ BLEU", "p BLEU", "Δ chrF++", "p chrF++"]
+    assert rows["fr-en"][-4:] == ["+100.0", f"{tested['p_value']:.3f}", "+100.0", f"{tested['chrF++_p_value']:.3f}"]
+    assert rows["**avg all**"][-4:] == ["+100.0", "", "+100.0", ""]
+    assert "Δ: st_samu minus st_xlsr" in markdown and "100 resamples" in markdown
+    # the other way round, st_xlsr was not scored against st_samu: no differences
+    score.main(["--side_by_side", str(samu), str(xlsr)])
+    assert "Δ" not in capsys.readouterr().out

@@ -41,7 +41,7 @@ def train_pairs() -> list[TextPair]:
 def test_corpus_layout_matches_covost2_and_common_voice(lang: str) -> None:
     covost = read_tsv(CORPUS / "covost" / f"covost_v2.{lang}_en.tsv")
     assert list(covost[0]) == ["path", "sentence", "translation", "client_id", "split"]
-    assert Counter(row["split"] for row in covost) == {"train": 120, "dev": 20, "test": 30}
+    assert Counter(row["split"] for row in covost) == {"train": 130, "dev": 15, "test": 50}
     validated = {row["path"]: row for row in read_tsv(CORPUS / "commonvoice" / lang / "validated.tsv")}
     assert list(next(iter(validated.values()))) == ["client_id", "path", "sentence", "up_votes", "down_votes",
                                                     "age", "gender", "accent"]
@@ -51,29 +51,33 @@ def test_corpus_layout_matches_covost2_and_common_voice(lang: str) -> None:
         assert (clips / row["path"]).is_file()
         assert validated[row["path"]]["sentence"] == row["sentence"]
         assert validated[row["path"]]["client_id"] == row["client_id"]
-        assert 1 <= len(row["translation"].split()) <= 4
+        assert 7 <= len(row["translation"].split()) <= 8
     assert len({row["client_id"] for row in covost}) >= 5
     assert len({row["path"] for row in covost}) == len(covost)
 
 
-def test_corpus_clips_are_48khz_mono_mp3() -> None:
+def test_corpus_clips_are_16khz_mono_mp3() -> None:
     for lang in LANGS:
         rows = read_tsv(CORPUS / "covost" / f"covost_v2.{lang}_en.tsv")
         for row in rows[::40]:
             audio, rate = sf.read(CORPUS / "commonvoice" / lang / "clips" / row["path"], dtype="float32")
-            assert rate == 48000 and audio.ndim == 1
-            assert 0.3 < len(audio) / rate < 3.0
+            assert rate == 16000 and audio.ndim == 1
+            assert 1.0 < len(audio) / rate < 4.5
             assert np.abs(audio).max() > 0.05
 
 
 def test_corpus_is_small_with_a_closed_english_vocabulary(train_pairs: list[TextPair]) -> None:
     size = sum(f.stat().st_size for f in CORPUS.rglob("*") if f.is_file())
-    assert size < 5_000_000
-    all_pairs = read_covost_pairs(CORPUS, ("train", "dev", "test"))
-    english = {word for pair in all_pairs for word in pair.target.replace("?", "").split()}
-    assert len(english) < 80
-    # every dev/test phrase is also a train phrase (another rendition): documented in local/README.md
-    assert {p.target for p in all_pairs} == {p.target for p in train_pairs}
+    assert size < 8_000_000
+    held_out = read_covost_pairs(CORPUS, ("dev", "test"))
+    words = {pair.lang: set() for pair in train_pairs}
+    for pair in train_pairs:
+        words[pair.lang].update(pair.target.split())
+    assert len(set().union(*words.values())) < 60
+    # dev/test sentences are never train sentences, but their words are: documented in local/README.md
+    assert not {p.target for p in held_out} & {p.target for p in train_pairs}
+    for pair in held_out:
+        assert set(pair.target.split()) <= words[pair.lang], pair
     assert {p.lang for p in train_pairs} == set(LANGS)
 
 
@@ -108,12 +112,12 @@ def test_wav2vec2_loads_and_downsamples_by_320(tmp_path: Path) -> None:
 
 def test_wav2vec2_cnn_fit_to_filterbanks_explains_most_variance(tmp_path: Path) -> None:
     clips = read_covost_clips(CORPUS, ("train",))
-    assert len(clips) == 6 * 120 and all(clip.is_file() for clip in clips[::60])
+    assert len(clips) == 6 * 130 and all(clip.is_file() for clip in clips[::60])
     waveforms = [load_resampled(clip, 16000) for clip in clips[::40]]
     model = build_tiny_wav2vec2(tmp_path / "w2v")
     before = {k: v.clone() for k, v in model.state_dict().items()}
     unexplained = fit_feature_encoder_to_filterbank(model, waveforms, steps=100)
-    assert unexplained < 0.5
+    assert unexplained < 0.6  # 0.52 here; stage 0's 600 steps reach ~0.37 (a random CNN: ~1)
     changed = {k for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert changed and all(k.startswith("feature_extractor.") for k in changed)
 
@@ -138,7 +142,8 @@ def test_teacher_training_aligns_translations(tmp_path: Path, train_pairs: list[
     untrained = build_tiny_teacher(tmp_path / "untrained", train_pairs, train_steps=0)
     trained = build_tiny_teacher(tmp_path / "trained", train_pairs, train_steps=60)
     assert teacher_retrieval_recall(untrained, dev)["all"] < 0.3
-    assert teacher_retrieval_recall(trained, dev)["all"] > 0.8
+    # 0.59 after these 60 steps (dev sentences are new combinations; ~90 candidates); stage 0's 300: 1.0
+    assert teacher_retrieval_recall(trained, dev)["all"] > 0.5
 
 
 def test_mbart_loads_with_mbart50_tokenizer(tmp_path: Path, train_pairs: list[TextPair]) -> None:
@@ -187,6 +192,8 @@ def test_make_tiny_models_builds_once_then_skips(tmp_path: Path) -> None:
     assert "--teacher_steps 0" in teacher_note["built_by"]
     assert json.loads(notes["mbart"].read_text())["training"]["langs"] == ["de", "fr"]
     assert json.loads(notes["wav2vec2"].read_text())["weights"].startswith("CNN fitted to the log-mel filterbanks "
-                                                                          f"of {6 * 120} clips (2 steps")
+                                                                          f"of {6 * 130} clips (2 steps")
     make_tiny_models.main(argv)
     assert {name: path.stat().st_mtime_ns for name, path in notes.items()} == stamps
+    with pytest.raises(SystemExit, match="wav2vec2 was built with --seed 0, not 1: delete it"):
+        make_tiny_models.main([*argv, "--seed", "1"])

@@ -18,6 +18,7 @@ train_langs="fr de es it"
 test_langs=""
 samu_langs=""
 encoders="xlsr samu"
+tiny_args=""
 samu_args=""
 st_args=""
 pack=adapters
@@ -25,6 +26,7 @@ inference_args=""
 longform=true
 target_vocab=false
 target_vocab_extra=""
+seed=0
 help_message="Usage: ./run.sh [options]
 The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech):
 ST is trained on --train_langs and tested on every language, so pt and nl are zero-shot directions.
@@ -52,6 +54,7 @@ Options [default]:
   --samu_langs \"L ...\"       SAMU training languages (transcripts only) [--src_langs]
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
                              others: xlsr, samu [${encoders}]
+  --tiny_args \"...\"          more options of sst.demo.make_tiny_models, e.g. \"--mbart_steps 800\"
   --samu_args \"...\"          more options of sst.bin.samu_train, e.g. \"--max_epoch 3\"
   --st_args \"...\"            more options of sst.bin.st_train, e.g. \"--max_epoch 3\"
   --pack K                   stage 4 package: adapters = trained tensors + the bases' ids/paths and
@@ -63,6 +66,10 @@ Options [default]:
                              tokens, language codes): stage 2 writes dump/target_vocab_<train tag>.txt, stage 4
                              trains exp/st_<encoder>_adapter_trimmed with it; hypotheses stay ordinary text [${target_vocab}]
   --target_vocab_extra \"F ...\" plain-text files whose pieces the trimmed vocabulary keeps too []
+  --seed N                   seed of every random step: the tiny models (stage 0), the pauses of the long
+                             recordings (stage 1), SAMU and ST training (ESPnet's --seed) [${seed}]; the
+                             same seed on the same machine gives the same tables. Another seed needs
+                             fresh models/ and exp/ (a finished step made with another seed is refused)
   --config F                 read options from F (lines '--opt value')"
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
@@ -83,7 +90,7 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: tiny stand-in models into models/ (log: models/make_tiny_models.log)"
     mkdir -p models
     python -m sst.demo.make_tiny_models --corpus_dir corpus --output_dir models --mt_langs ${train_langs} \
-        2>&1 | tee models/make_tiny_models.log
+        --seed "${seed}" ${tiny_args} 2>&1 | tee models/make_tiny_models.log
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -97,7 +104,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     if [ "${longform}" = true ]; then
         log "Stage 1: the clips of each test set joined with pauses into data/longform_test_<src>_en"
         python local/make_long_recording.py --data_dir $(printf 'data/%s ' $(sets test ${test_langs})) \
-            --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs}))
+            --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs})) --seed "${seed}"
     fi
 fi
 longform_sets=""
@@ -121,18 +128,11 @@ for encoder in ${encoders}; do
         --train_tag "$(lang_tag ${train_langs})" --samu_tag "$(lang_tag ${samu_langs})" \
         --seen_langs "${train_langs}" --encoder_model models/wav2vec2 --teacher_model models/teacher \
         --decoder_model models/mbart --samu_config conf/tuning/train_samu.yaml \
-<<<<<<< HEAD
         --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter${trimmed}" \
-        --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" \
-        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}" \
-        --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"
+        --st_encoder "${encoder}" --samu_args "--seed ${seed} ${samu_args}" --st_args "--seed ${seed} ${st_args}" \
+        --pack "${pack}" --inference_args "${inference_args}" --baseline_exp "${baseline}" \
+        --longform_sets "${longform_sets}" --target_vocab "${target_vocab}" --target_vocab_extra "${target_vocab_extra}"
     baseline="exp/st_${encoder}_adapter${trimmed}"
-=======
-        --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_exp "exp/st_${encoder}_adapter" \
-        --st_encoder "${encoder}" --samu_args "${samu_args}" --st_args "${st_args}" --pack "${pack}" \
-        --inference_args "${inference_args}" --baseline_exp "${baseline}" --longform_sets "${longform_sets}"
-    baseline="exp/st_${encoder}_adapter"
->>>>>>> issue-12b
 done
 
 if [ "${longform}" = true ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then

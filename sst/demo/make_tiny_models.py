@@ -7,11 +7,13 @@ of the corpus's train audio, the rest random), ``models/teacher`` (tiny
 sentence-transformers model trained so that a transcript and its translation embed close together)
 and ``models/mbart`` (tiny MBartForConditionalGeneration + MBart50Tokenizer trained as an X->En text
 translator on the ``--mt_langs`` train splits). A model whose directory already holds
-``sst_tiny.json`` is kept; delete the directory to rebuild it.
+``sst_tiny.json`` is kept if it was built with the same ``--seed`` and refused otherwise; delete the
+directory to rebuild it.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -20,7 +22,7 @@ from pathlib import Path
 import torch
 
 from sst.data.audio import load_resampled
-from sst.demo.tiny_models import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
+from sst.demo.tiny_models import (NOTE_NAME, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
                              mbart_accuracy, read_covost_clips, read_covost_pairs, teacher_cosines,
                              teacher_retrieval_recall, update_note)
 
@@ -33,6 +35,18 @@ def _rounded(values: dict[str, float]) -> dict[str, float]:
 def _show(values: dict[str, float]) -> str:
     """``lang=value`` pairs for a log line."""
     return " ".join(f"{key}={value:.3f}" for key, value in values.items())
+
+
+def kept(out_dir: Path, seed: int) -> bool:
+    """True when ``out_dir`` holds a finished tiny model built with ``seed`` (it is kept); False when it
+    holds none; SystemExit naming the directory when it was built with another seed."""
+    if not is_built(out_dir):
+        return False
+    built_with = json.loads((out_dir / NOTE_NAME).read_text(encoding="utf-8")).get("seed")
+    if built_with != seed:
+        raise SystemExit(f"ERROR: {out_dir} was built with --seed {built_with}, not {seed}: delete it to rebuild")
+    logging.info("%s exists, kept", out_dir)
+    return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -60,9 +74,7 @@ def main(argv: list[str] | None = None) -> None:
                  " ".join(sorted({p.lang for p in train})))
 
     wav2vec2_dir = args.output_dir / "wav2vec2"
-    if is_built(wav2vec2_dir):
-        logging.info("%s exists, kept", wav2vec2_dir)
-    else:
+    if not kept(wav2vec2_dir, args.seed):
         clips = read_covost_clips(args.corpus_dir, ("train",))
         logging.info("decoding %d train clips for the wav2vec2 filterbank fit", len(clips))
         waveforms = [load_resampled(clip, 16000) for clip in clips]
@@ -71,9 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.info("wrote %s", wav2vec2_dir)
 
     teacher_dir = args.output_dir / "teacher"
-    if is_built(teacher_dir):
-        logging.info("%s exists, kept", teacher_dir)
-    else:
+    if not kept(teacher_dir, args.seed):
         teacher = build_tiny_teacher(teacher_dir, train, seed=args.seed, train_steps=args.teacher_steps)
         recall = teacher_retrieval_recall(teacher, dev)
         cosines = teacher_cosines(teacher, dev)
@@ -84,9 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                      _show(recall), _show(cosines))
 
     mbart_dir = args.output_dir / "mbart"
-    if is_built(mbart_dir):
-        logging.info("%s exists, kept", mbart_dir)
-    else:
+    if not kept(mbart_dir, args.seed):
         vocab_texts = [text for pair in train for text in (pair.source, pair.target)]
         mt_train = [pair for pair in train if pair.lang in args.mt_langs]
         if not mt_train:

@@ -147,13 +147,15 @@ def build_tiny_wav2vec2(out_dir: Path, seed: int = 0, hidden_size: int = 64, num
 
 
 def fit_feature_encoder_to_filterbank(model: Wav2Vec2Model, waveforms: list[np.ndarray], steps: int = 600,
-                                      batch_size: int = 8, lr: float = 0.01, seed: int = 0) -> float:
+                                      batch_size: int = 8, lr: float = 0.01, seed: int = 0,
+                                      crop_samples: int = 16000) -> float:
     """Train the CNN feature encoder so that a linear read-out of each frame gives that frame's log-mel
     filterbank (as many bands as CNN channels, 25 ms windows every 20 ms: the CNN's own framing).
 
     XLS-R's CNN, after pretraining, hands its transformer spectral features; a random CNN of this size
     hands it almost nothing a small model can learn from in minutes. This unsupervised fit (audio only,
-    no transcripts) gives the stand-in that property in seconds. Returns the final fraction of
+    no transcripts) gives the stand-in that property in seconds; each step fits a batch of random
+    ``crop_samples``-long windows of the clips. Returns the final fraction of
     unexplained variance (MSE against per-band standardised targets).
     """
     cnn = model.feature_extractor
@@ -168,8 +170,9 @@ def fit_feature_encoder_to_filterbank(model: Wav2Vec2Model, waveforms: list[np.n
     loss = torch.tensor(1.0)
     for _ in tqdm(range(steps), desc="wav2vec2 CNN", leave=False):
         batch = rng.sample(clips, min(batch_size, len(clips)))
-        length = min(len(clip) for clip in batch)
-        audio = torch.stack([clip[:length] for clip in batch])
+        length = min(crop_samples, *(len(clip) for clip in batch))
+        starts = [rng.randrange(len(clip) - length + 1) for clip in batch]
+        audio = torch.stack([clip[start:start + length] for clip, start in zip(batch, starts)])
         target = (mel(audio) + 1e-6).log()
         target = (target - target.mean((0, 2), keepdim=True)) / (target.std((0, 2), keepdim=True) + 1e-5)
         frames = readout(cnn(audio).transpose(1, 2)).transpose(1, 2)

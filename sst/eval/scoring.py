@@ -10,7 +10,7 @@ characters). Averages are plain, unweighted means of the per-direction scores ov
 corpus (``CORPUS_GROUPS``): CoVoST-2's X->En resource groups (high / mid / low), Europarl-ST's source and
 target languages, and for every corpus the seen / zero-shot directions and all directions. CoVoST-2 also
 gets the paper's cross-lingual transfer gap (``transfer_gaps``). The comparison with a baseline experiment
-is sacreBLEU's paired bootstrap test on BLEU (seed from ``SACREBLEU_SEED``, 12345 by default).
+is sacreBLEU's paired bootstrap test on BLEU and chrF++ (seed from ``SACREBLEU_SEED``, 12345 by default).
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ CORPUS_GROUPS = {"covost2": "resource", "europarl_st": "language", "none": None}
 # TRFGap (arXiv 2306.00789 v3): the BLEU of the high-resource group minus that of a lower one.
 TRANSFER_GAPS = (("high", "mid"), ("high", "low"))
 SIGNIFICANCE_LEVEL = 0.05
+BOOTSTRAP_METRICS = ("BLEU", "chrF++")  # compared with the baseline by paired bootstrap
 AVERAGES_NOTE = ("Averages (avg rows) are plain, unweighted means of the per-direction scores; "
                  "their #utts is the sum over the directions averaged.")
 TRANSFER_GAP_NOTE = ("TRFGap (cross-lingual transfer gap, arXiv 2306.00789 v3; lower is better): avg high BLEU "
@@ -145,19 +146,36 @@ def score_corpus(hyps: Sequence[str], refs: Sequence[str], tgt_lang: str) -> dic
 
 def paired_bootstrap(hyps: Sequence[str], baseline_hyps: Sequence[str], refs: Sequence[str],
                      tgt_lang: str, n_samples: int = 1000) -> dict:
-    """sacreBLEU's paired bootstrap test of BLEU, system against baseline (same references, same order).
+    """sacreBLEU's paired bootstrap test of BLEU and chrF++, system against baseline (same references,
+    same order); the chrF++ entries are keyed ``chrF++``, ``baseline_chrF++``, ``chrF++_p_value``.
 
     Identical hypotheses get p-value 1: sacreBLEU's test returns 1 / (n_samples + 1) for them, since
     it counts resampled differences strictly above the observed one, which is 0.
     """
-    metrics = {"BLEU": build_metrics(tgt_lang)["BLEU"]}
+    built = build_metrics(tgt_lang)
+    metrics = {name: built[name] for name in BOOTSTRAP_METRICS}
     test = PairedTest([("baseline", list(baseline_hyps)), ("system", list(hyps))], metrics,
                       references=[list(refs)], test_type="bs", n_samples=n_samples)
-    signatures, scores = test()
-    baseline, system = scores["BLEU"]
-    p_value = 1.0 if list(hyps) == list(baseline_hyps) else system.p_value
-    return {"baseline_BLEU": baseline.score, "BLEU": system.score, "p_value": p_value,
-            "significant": bool(p_value < SIGNIFICANCE_LEVEL), "signature": str(signatures["BLEU"])}
+    signatures, results = test()
+    # sacreBLEU keys its results by the scores' own names ("chrF2++"), in the order of ``metrics``
+    scores = dict(zip(metrics, (results[key] for key in results if key != "System")))
+    signatures = dict(zip(metrics, signatures.values()))
+    identical = list(hyps) == list(baseline_hyps)
+    p_values = {name: 1.0 if identical else scores[name][1].p_value for name in metrics}
+    return {"baseline_BLEU": scores["BLEU"][0].score, "BLEU": scores["BLEU"][1].score, "p_value": p_values["BLEU"],
+            "significant": bool(p_values["BLEU"] < SIGNIFICANCE_LEVEL), "signature": str(signatures["BLEU"]),
+            "baseline_chrF++": scores["chrF++"][0].score, "chrF++": scores["chrF++"][1].score,
+            "chrF++_p_value": p_values["chrF++"], "chrF++_signature": str(signatures["chrF++"])}
+
+
+def bootstrap_entry(baseline: Mapping, metric: str) -> tuple[float, float] | None:
+    """(system minus baseline, p-value) of ``metric`` from a direction's ``baseline`` entry; None if the
+    entry has no test of that metric (results.json written before chrF++ was tested)."""
+    if metric == "BLEU":
+        return baseline["BLEU"] - baseline["baseline_BLEU"], baseline["p_value"]
+    if f"{metric}_p_value" not in baseline:
+        return None
+    return baseline[metric] - baseline[f"baseline_{metric}"], baseline[f"{metric}_p_value"]
 
 
 def _average(rows: Sequence[dict], key: str) -> float | None:
@@ -322,7 +340,8 @@ def tag_markdown(tag: str, tag_results: dict) -> str:
         lines.append(f"{TRANSFER_GAP_NOTE} " + ", ".join(f"{name}: {gap:.1f}" for name, gap in gaps.items()) + ".")
     if with_baseline:
         lines.append("Baseline: paired bootstrap resampling test of BLEU (sacreBLEU), two-sided; "
-                     "p-value of the difference between this experiment and the baseline.")
+                     "p-value of the difference between this experiment and the baseline (chrF++'s test is in "
+                     "results.json and in sst.bin.score --side_by_side).")
     lines += ["", "Signatures:", ""]
     lines += [f"- {what} ({', '.join(names)}): `{sig}`" for (what, sig), names in _signatures(directions).items()]
     return "\n".join(lines) + "\n"
@@ -336,6 +355,8 @@ def _signatures(directions: Mapping[str, dict]) -> dict[tuple[str, str], list[st
             grouped.setdefault((metric, sig), []).append(name)
         if "baseline" in row:
             grouped.setdefault(("paired bootstrap BLEU", row["baseline"]["signature"]), []).append(name)
+            if "chrF++_signature" in row["baseline"]:
+                grouped.setdefault(("paired bootstrap chrF++", row["baseline"]["chrF++_signature"]), []).append(name)
     return grouped
 
 
@@ -370,13 +391,44 @@ def segmentation_markdown(tag: str, gold: dict, longform: dict) -> str:
                       "(mwerSegmenter, as in IWSLT), then scored the same way."]) + "\n"
 
 
+def _compared_with_first(experiments: Mapping[str, dict]) -> list[str]:
+    """The experiments after the first whose stage 6 compared them with the first (their
+    ``baseline_exp_dir`` is the first's ``exp_dir``): their paired bootstrap tests go in the table."""
+    names = list(experiments)
+    if not names or "exp_dir" not in experiments[names[0]]:
+        return []
+    first = Path(experiments[names[0]]["exp_dir"]).resolve()
+    return [name for name in names[1:] if experiments[name].get("baseline_exp_dir")
+            and Path(experiments[name]["baseline_exp_dir"]).resolve() == first]
+
+
+def _difference_cells(tag_results: dict, baseline: dict, kind: str, name: str, metrics: Sequence[str]) -> list[str]:
+    """Difference to the baseline and its p-value per metric: from the paired bootstrap entry of a
+    direction; for an average, the difference of the two averages (no test)."""
+    cells = []
+    row = tag_results.get(kind, {}).get(name, {})
+    for metric in metrics:
+        if kind == "directions":
+            entry = bootstrap_entry(row["baseline"], metric) if "baseline" in row and metric in BOOTSTRAP_METRICS \
+                else None
+            cells += ["-", "-"] if entry is None else [f"{entry[0]:+.1f}", _fmt(entry[1], 3)]
+        else:
+            own, base = row.get(metric), baseline.get(kind, {}).get(name, {}).get(metric)
+            cells += ["-" if own is None or base is None else f"{own - base:+.1f}", ""]
+    return cells
+
+
 def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str] = ("BLEU",)) -> str:
     """``metrics`` of several experiments (name -> results.json content) side by side, one table per tag;
-    with several metrics, one column per experiment and metric."""
+    with several metrics, one column per experiment and metric. An experiment scored against the first
+    one (``--baseline_exp_dir``) also gets, per metric, its difference to the first and the p-value of
+    stage 6's paired bootstrap test of each direction (averages: the difference of the averages)."""
     unknown = [metric for metric in metrics if metric not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
     tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
+    first = next(iter(experiments), None)
+    compared = _compared_with_first(experiments)
     sections = [f"# {' / '.join(metrics)} side by side", ""]
     with_gaps = False
     for tag in tags:
@@ -392,19 +444,25 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
         with_groups = any(groups.values())
         directions = sorted(groups, key=lambda name: _direction_key(name, groups[name]))
         labels.sort(key=_average_key)
+        baseline_tag = experiments[first]["tags"].get(tag, {}) if compared else {}
         rows = []
         for kind, names, display in (("directions", directions, lambda name: name),
                                      ("averages", labels, lambda label: f"**{label}**")):
             for name in names:
                 rows.append([display(name), *([groups.get(name) or ""] if with_groups else [])] + [
                     _fmt(results["tags"].get(tag, {}).get(kind, {}).get(name, {}).get(metric))
-                    for results in experiments.values() for metric in metrics])
+                    for results in experiments.values() for metric in metrics] + [
+                    cell for other in compared for cell in _difference_cells(
+                        experiments[other]["tags"].get(tag, {}), baseline_tag, kind, name, metrics)])
         for name in gap_names:  # TRFGap is a BLEU difference: it goes in the BLEU columns
             rows.append([f"**TRFGap {name}**", *([""] if with_groups else [])] + [
                 _fmt(results["tags"].get(tag, {}).get("trfgap", {}).get(name)) if metric == "BLEU" else ""
-                for results in experiments.values() for metric in metrics])
+                for results in experiments.values() for metric in metrics] + [""] * (2 * len(metrics) * len(compared)))
         with_gaps = with_gaps or bool(gap_names)
         columns = [name if len(metrics) == 1 else f"{name} {metric}" for name in experiments for metric in metrics]
+        prefix = {other: "" if len(compared) == 1 else f"{other} " for other in compared}
+        columns += [f"{prefix[other]}{label} {metric}" for other in compared for metric in metrics
+                    for label in ("Δ", "p")]
         header = ["direction", *(["group"] if with_groups else []), *columns]
         text_columns = 2 if with_groups else 1
         sections += [f"## {tag}", "", markdown_table(header, rows, ["left"] * text_columns + ["right"] * len(columns)),
@@ -412,6 +470,12 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
     sections.append(f"{' / '.join(metrics)} per direction; '-' where an experiment has no score. Averages (avg "
                     "rows) are plain, unweighted means of the per-direction scores of each experiment; each "
                     "experiment's seen/zero-shot split is its own (its --seen_langs).")
+    if compared:
+        samples = {experiments[other].get("bootstrap_samples") for other in compared}
+        sections.append(f"Δ: {', '.join(compared)} minus {first}; p: p-value of that difference by sacreBLEU's "
+                        f"paired bootstrap resampling test ({', '.join(str(n) for n in sorted(samples, key=str))} "
+                        f"resamples, stage 6 with --baseline_exp_dir {first}); p < {SIGNIFICANCE_LEVEL} is "
+                        "significant. The avg rows' Δ is the difference of the averages (not tested).")
     if with_gaps:
         sections.append(f"{TRANSFER_GAP_NOTE} read it against the paper's.")
     return "\n".join(sections) + "\n"

@@ -1,9 +1,12 @@
 """Synthesise the mini_st demo corpus with espeak-ng, laid out like CoVoST-2 + Common Voice v4.
 
-Short phrases from a closed set (numbers 0-20, "<n> euro(s)", days, colours, greetings) are spoken
-by several espeak-ng voice variants at random speed, pitch and loudness, stored as 48 kHz mono MP3
-clips like Common Voice, and listed in ``covost/covost_v2.<src>_en.tsv`` and
-``commonvoice/<src>/validated.tsv``. Fixed seed: the same espeak-ng version gives the same corpus.
+Sentences composed from three templates (a car's price on a weekday, a bus's colour and departure
+hour, a meeting's weekday and hour: numbers, prices, times, weekdays and colours) are spoken by several
+espeak-ng voice variants at random speed, pitch and loudness, stored as mono MP3 clips like Common Voice
+(16 kHz, about 16 kbit/s, to keep the shipped corpus small), and listed in
+``covost/covost_v2.<src>_en.tsv`` and ``commonvoice/<src>/validated.tsv``. Each template's sentences are
+cut once into train, dev and test, so test sentences are new combinations of words seen in train.
+Fixed seed: the same espeak-ng version gives the same corpus.
 
     python egs/mini_st/local/synthesize_corpus.py --output_dir egs/mini_st/corpus --overwrite
 """
@@ -29,13 +32,12 @@ LANGS = ("fr", "de", "es", "it", "pt", "nl")
 ESPEAK_VOICES = {"fr": "fr", "de": "de", "es": "es", "it": "it", "pt": "pt-br", "nl": "nl"}
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "f1", "f2", "f3", "f4")
 SPLITS = ("train", "dev", "test")
-SAMPLE_RATE = 48000
-MP3_COMPRESSION = 0.99  # constant bitrate, about 32 kbit/s: speech band kept, small files
+SAMPLE_RATE = 16000    # what stage 2 resamples to anyway (Common Voice itself is 48 kHz)
+MP3_COMPRESSION = 0.95  # constant bitrate, about 16 kbit/s at 16 kHz: speech band kept, small files
+SPEED = (150, 200)     # espeak-ng words per minute
 
-# English, then the source phrase per language in LANGS order.
+# English, then the word per language in LANGS order.
 NUMBERS = [
-    ("zero", "zéro", "null", "cero", "zero", "zero", "nul"),
-    ("one", "un", "eins", "uno", "uno", "um", "een"),
     ("two", "deux", "zwei", "dos", "due", "dois", "twee"),
     ("three", "trois", "drei", "tres", "tre", "três", "drie"),
     ("four", "quatre", "vier", "cuatro", "quattro", "quatro", "vier"),
@@ -56,50 +58,98 @@ NUMBERS = [
     ("nineteen", "dix-neuf", "neunzehn", "diecinueve", "diciannove", "dezenove", "negentien"),
     ("twenty", "vingt", "zwanzig", "veinte", "venti", "vinte", "twintig"),
 ]
-# "<n> euro(s)" for n = 1..12: the number word as counted in front of a noun, then the noun.
-EURO_ONE = ("one euro", "un euro", "ein Euro", "un euro", "un euro", "um euro", "een euro")
-EURO_NOUN = ("euros", "euros", "Euro", "euros", "euro", "euros", "euro")
+HOURS = NUMBERS[:11]  # two to twelve o'clock; hours are feminine in Portuguese: "duas horas"
+HOUR_WORDS = {"pt": {"dois": "duas"}}
+# "On Monday" as each language says it in front of (or inside) a sentence.
 DAYS = [
-    ("Monday", "lundi", "Montag", "lunes", "lunedì", "segunda-feira", "maandag"),
-    ("Tuesday", "mardi", "Dienstag", "martes", "martedì", "terça-feira", "dinsdag"),
-    ("Wednesday", "mercredi", "Mittwoch", "miércoles", "mercoledì", "quarta-feira", "woensdag"),
-    ("Thursday", "jeudi", "Donnerstag", "jueves", "giovedì", "quinta-feira", "donderdag"),
-    ("Friday", "vendredi", "Freitag", "viernes", "venerdì", "sexta-feira", "vrijdag"),
-    ("Saturday", "samedi", "Samstag", "sábado", "sabato", "sábado", "zaterdag"),
-    ("Sunday", "dimanche", "Sonntag", "domingo", "domenica", "domingo", "zondag"),
+    ("Monday", "lundi", "am Montag", "el lunes", "lunedì", "na segunda-feira", "op maandag"),
+    ("Tuesday", "mardi", "am Dienstag", "el martes", "martedì", "na terça-feira", "op dinsdag"),
+    ("Wednesday", "mercredi", "am Mittwoch", "el miércoles", "mercoledì", "na quarta-feira", "op woensdag"),
+    ("Thursday", "jeudi", "am Donnerstag", "el jueves", "giovedì", "na quinta-feira", "op donderdag"),
+    ("Friday", "vendredi", "am Freitag", "el viernes", "venerdì", "na sexta-feira", "op vrijdag"),
+    ("Saturday", "samedi", "am Samstag", "el sábado", "sabato", "no sábado", "op zaterdag"),
+    ("Sunday", "dimanche", "am Sonntag", "el domingo", "domenica", "no domingo", "op zondag"),
 ]
+# Colours as they agree with the nouns of the templates: "m" masculine (fr, it: the bus; es, pt: both
+# nouns), "f" feminine (fr la voiture, it la macchina), de/nl one weak form after the definite article.
 COLOURS = [
-    ("red", "rouge", "rot", "rojo", "rosso", "vermelho", "rood"),
-    ("blue", "bleu", "blau", "azul", "blu", "azul", "blauw"),
-    ("green", "vert", "grün", "verde", "verde", "verde", "groen"),
-    ("yellow", "jaune", "gelb", "amarillo", "giallo", "amarelo", "geel"),
-    ("black", "noir", "schwarz", "negro", "nero", "preto", "zwart"),
-    ("white", "blanc", "weiß", "blanco", "bianco", "branco", "wit"),
+    {"en": "red", "fr": ("rouge", "rouge"), "de": "rote", "es": "rojo", "it": ("rosso", "rossa"),
+     "pt": "vermelho", "nl": "rode"},
+    {"en": "blue", "fr": ("bleu", "bleue"), "de": "blaue", "es": "azul", "it": ("blu", "blu"),
+     "pt": "azul", "nl": "blauwe"},
+    {"en": "green", "fr": ("vert", "verte"), "de": "grüne", "es": "verde", "it": ("verde", "verde"),
+     "pt": "verde", "nl": "groene"},
+    {"en": "yellow", "fr": ("jaune", "jaune"), "de": "gelbe", "es": "amarillo", "it": ("giallo", "gialla"),
+     "pt": "amarelo", "nl": "gele"},
+    {"en": "black", "fr": ("noir", "noire"), "de": "schwarze", "es": "negro", "it": ("nero", "nera"),
+     "pt": "preto", "nl": "zwarte"},
+    {"en": "white", "fr": ("blanc", "blanche"), "de": "weiße", "es": "blanco", "it": ("bianco", "bianca"),
+     "pt": "branco", "nl": "witte"},
 ]
-PHRASES = [
-    ("Hello", "Bonjour", "Hallo", "Hola", "Ciao", "Olá", "Hallo"),
-    ("Good night", "Bonne nuit", "Gute Nacht", "Buenas noches", "Buona notte", "Boa noite", "Goede nacht"),
-    ("Thank you", "Merci", "Danke", "Gracias", "Grazie", "Obrigado", "Dank je"),
-    ("Thank you very much", "Merci beaucoup", "Vielen Dank", "Muchas gracias", "Grazie mille",
-     "Muito obrigado", "Heel erg bedankt"),
-    ("Goodbye", "Au revoir", "Auf Wiedersehen", "Adiós", "Arrivederci", "Adeus", "Tot ziens"),
-    ("Please", "S'il vous plaît", "Bitte", "Por favor", "Per favore", "Por favor", "Alstublieft"),
-    ("Yes", "Oui", "Ja", "Sí", "Sì", "Sim", "Ja"),
-    ("No", "Non", "Nein", "No", "No", "Não", "Nee"),
-    ("See you tomorrow", "À demain", "Bis morgen", "Hasta mañana", "A domani", "Até amanhã", "Tot morgen"),
-    ("How are you?", "Comment allez-vous ?", "Wie geht es dir?", "¿Cómo estás?", "Come stai?", "Como vai?",
-     "Hoe gaat het?"),
-    ("Excuse me", "Excusez-moi", "Entschuldigung", "Perdón", "Scusi", "Com licença", "Pardon"),
-    ("Welcome", "Bienvenue", "Willkommen", "Bienvenido", "Benvenuto", "Bem-vindo", "Welkom"),
-]
+# Templates: English, then each language. Slots: {day} {colour} {colour_f} {price} {hour}.
+TEMPLATES = {
+    "price": {"en": "On {day} the {colour} car costs {price} euros.",
+              "fr": "{day}, la voiture {colour_f} coûte {price} euros.",
+              "de": "{day} kostet das {colour} Auto {price} Euro.",
+              "es": "{day} el coche {colour} cuesta {price} euros.",
+              "it": "{day} la macchina {colour_f} costa {price} euro.",
+              "pt": "{day} o carro {colour} custa {price} euros.",
+              "nl": "{day} kost de {colour} auto {price} euro."},
+    "bus": {"en": "The {colour} bus leaves at {hour} o'clock.",
+            "fr": "Le bus {colour} part à {hour} heures.",
+            "de": "Der {colour} Bus fährt um {hour} Uhr ab.",
+            "es": "El autobús {colour} sale a las {hour}.",
+            "it": "L'autobus {colour} parte alle {hour}.",
+            "pt": "O ônibus {colour} sai às {hour} horas.",
+            "nl": "De {colour} bus vertrekt om {hour} uur."},
+    "meeting": {"en": "We meet on {day} at {hour} o'clock.",
+                "fr": "Nous nous voyons {day} à {hour} heures.",
+                "de": "Wir treffen uns {day} um {hour} Uhr.",
+                "es": "Nos vemos {day} a las {hour}.",
+                "it": "Ci vediamo {day} alle {hour}.",
+                "pt": "Nós nos encontramos {day} às {hour} horas.",
+                "nl": "We zien elkaar {day} om {hour} uur."},
+}
+# Share of each template's sentences held out for the test and dev splits of every language.
+HELD_OUT = {"test": 0.3, "dev": 0.1}
 
 
-def phrase_table() -> list[dict[str, str]]:
-    """Every phrase as {"en": ..., "fr": ..., ...}."""
-    rows = list(NUMBERS) + list(DAYS) + list(COLOURS) + list(PHRASES) + [EURO_ONE]
-    for number in NUMBERS[2:13]:
-        rows.append(tuple(f"{word} {noun}" for word, noun in zip(number, EURO_NOUN)))
-    return [dict(zip(("en",) + LANGS, row)) for row in rows]
+def _slot_values(lang: str, day: int, colour: int, price: int, hour: int) -> dict[str, str]:
+    """The slot fillers of one sentence in ``lang`` (or English)."""
+    column = 0 if lang == "en" else LANGS.index(lang) + 1
+    forms = COLOURS[colour][lang]
+    masculine, feminine = forms if isinstance(forms, tuple) else (forms, forms)
+    hour_word = HOURS[hour][column]
+    return {"day": DAYS[day][column], "colour": masculine, "colour_f": feminine,
+            "price": NUMBERS[price][column], "hour": HOUR_WORDS.get(lang, {}).get(hour_word, hour_word)}
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def sentence_table() -> dict[str, list[dict[str, str]]]:
+    """Every sentence of every template as {"en": ..., "fr": ..., ...}, by template name."""
+    slots = {"price": [(d, c, p, 0) for d in range(len(DAYS)) for c in range(len(COLOURS))
+                       for p in range(len(NUMBERS))],
+             "bus": [(0, c, 0, h) for c in range(len(COLOURS)) for h in range(len(HOURS))],
+             "meeting": [(d, 0, 0, h) for d in range(len(DAYS)) for h in range(len(HOURS))]}
+    return {name: [{lang: _capitalise(TEMPLATES[name][lang].format(**_slot_values(lang, *values)))
+                    for lang in ("en",) + LANGS} for values in slots[name]]
+            for name in TEMPLATES}
+
+
+def split_pools(seed: int) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """split -> template -> its sentences: each template's sentences shuffled once (the same for every
+    language) and cut into test, dev and train, so no test or dev sentence is a train sentence."""
+    rng = random.Random(f"{seed}-pools")
+    pools: dict[str, dict[str, list[dict[str, str]]]] = {split: {} for split in SPLITS}
+    for name, sentences in sentence_table().items():
+        order = rng.sample(sentences, len(sentences))
+        n_test, n_dev = round(HELD_OUT["test"] * len(order)), round(HELD_OUT["dev"] * len(order))
+        pools["test"][name], pools["dev"][name] = order[:n_test], order[n_test:n_test + n_dev]
+        pools["train"][name] = order[n_test + n_dev:]
+    return pools
 
 
 def client_id(lang: str, variant: str) -> str:
@@ -108,7 +158,7 @@ def client_id(lang: str, variant: str) -> str:
 
 
 def synthesize(text: str, voice: str, speed: int, pitch: int, amplitude: int, workdir: Path) -> np.ndarray:
-    """espeak-ng speech for ``text``, silence trimmed to 0.15 s each side, resampled to 48 kHz, float32."""
+    """espeak-ng speech for ``text``, silence trimmed to 0.15 s each side, resampled to SAMPLE_RATE, float32."""
     wav = workdir / "utt.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-a", str(amplitude),
                     "-w", str(wav), text], check=True, capture_output=True)
@@ -119,14 +169,23 @@ def synthesize(text: str, voice: str, speed: int, pitch: int, amplitude: int, wo
     return torchaudio.functional.resample(torch.from_numpy(audio), rate, SAMPLE_RATE).numpy()
 
 
-def plan_split(phrases: list[dict[str, str]], split: str, size: int, rng: random.Random) -> list[dict[str, str]]:
-    """Train cycles through every phrase (shuffled); dev and test draw phrases without repetition."""
-    if split == "train":
-        order: list[dict[str, str]] = []
-        while len(order) < size:
-            order.extend(rng.sample(phrases, len(phrases)))
-        return order[:size]
-    return rng.sample(phrases, min(size, len(phrases)))
+def plan_split(pools: dict[str, list[dict[str, str]]], size: int, rng: random.Random) -> list[dict[str, str]]:
+    """``size`` sentences, the templates in turn, each template's pool drawn without repetition
+    (reshuffled when used up, which only train reaches). The next sentence of a template is the first
+    one in its queue holding an English word not drawn yet, if any: train covers every word early."""
+    names = rng.sample(sorted(pools), len(pools))
+    queues: dict[str, list[dict[str, str]]] = {name: [] for name in names}
+    order: list[dict[str, str]] = []
+    words: set[str] = set()
+    for index in range(size):
+        name = names[index % len(names)]
+        if not queues[name]:
+            queues[name] = rng.sample(pools[name], len(pools[name]))
+        queue = queues[name]
+        pick = next((i for i, sentence in enumerate(queue) if not set(sentence["en"].split()) <= words), 0)
+        order.append(queue.pop(pick))
+        words.update(order[-1]["en"].split())
+    return order
 
 
 def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
@@ -137,30 +196,29 @@ def write_tsv(path: Path, header: list[str], rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
-def build_language(lang: str, sizes: dict[str, int], out: Path, rng: random.Random, clip_base: int,
-                   workdir: Path) -> int:
+def build_language(lang: str, sizes: dict[str, int], pools: dict[str, dict[str, list[dict[str, str]]]], out: Path,
+                   rng: random.Random, clip_base: int, workdir: Path) -> int:
     """Synthesise one source language; returns the number of clips written."""
-    phrases = phrase_table()
     clips = out / "commonvoice" / lang / "clips"
     clips.mkdir(parents=True)
     covost_rows, validated_rows, seen = [], [], set()
     ages = {variant: rng.choice(("twenties", "thirties", "fourties", "fifties")) for variant in VARIANTS}
-    plan = [(split, phrase) for split in SPLITS for phrase in plan_split(phrases, split, sizes[split], rng)]
-    for number, (split, phrase) in enumerate(tqdm(plan, desc=lang, leave=False), start=clip_base):
+    plan = [(split, sentence) for split in SPLITS for sentence in plan_split(pools[split], sizes[split], rng)]
+    for number, (split, sentence) in enumerate(tqdm(plan, desc=lang, leave=False), start=clip_base):
         while True:
             variant = rng.choice(VARIANTS)
-            speed, pitch, amplitude = rng.randint(140, 190), rng.randint(30, 70), rng.randint(70, 130)
-            if (phrase["en"], variant, speed, pitch) not in seen:
-                seen.add((phrase["en"], variant, speed, pitch))
+            speed, pitch, amplitude = rng.randint(*SPEED), rng.randint(30, 70), rng.randint(70, 130)
+            if (sentence["en"], variant, speed, pitch) not in seen:
+                seen.add((sentence["en"], variant, speed, pitch))
                 break
         name = f"common_voice_{lang}_{number}.mp3"
-        audio = synthesize(phrase[lang], f"{ESPEAK_VOICES[lang]}+{variant}", speed, pitch, amplitude, workdir)
+        audio = synthesize(sentence[lang], f"{ESPEAK_VOICES[lang]}+{variant}", speed, pitch, amplitude, workdir)
         sf.write(clips / name, audio, SAMPLE_RATE, format="MP3", subtype="MPEG_LAYER_III",
                  compression_level=MP3_COMPRESSION, bitrate_mode="CONSTANT")
         speaker = client_id(lang, variant)
-        covost_rows.append([name, phrase[lang], phrase["en"], speaker, split])
+        covost_rows.append([name, sentence[lang], sentence["en"], speaker, split])
         gender = "female" if variant.startswith("f") else "male"
-        validated_rows.append([speaker, name, phrase[lang], "2", "0", ages[variant], gender, ""])
+        validated_rows.append([speaker, name, sentence[lang], "2", "0", ages[variant], gender, ""])
     write_tsv(out / "covost" / f"covost_v2.{lang}_en.tsv",
               ["path", "sentence", "translation", "client_id", "split"], covost_rows)
     write_tsv(out / "commonvoice" / lang / "validated.tsv",
@@ -173,9 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", type=Path, default=Path(__file__).resolve().parents[1] / "corpus")
     parser.add_argument("--langs", nargs="+", default=list(LANGS), choices=LANGS)
-    parser.add_argument("--n_train", type=int, default=120)
-    parser.add_argument("--n_dev", type=int, default=20)
-    parser.add_argument("--n_test", type=int, default=30)
+    parser.add_argument("--n_train", type=int, default=130)
+    parser.add_argument("--n_dev", type=int, default=15)
+    parser.add_argument("--n_test", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing corpus")
     args = parser.parse_args(argv)
@@ -191,14 +249,16 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(out / sub)
     (out / "covost").mkdir(parents=True)
     sizes = {"train": args.n_train, "dev": args.n_dev, "test": args.n_test}
+    pools = split_pools(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         for index, lang in enumerate(args.langs):
             rng = random.Random(f"{args.seed}-{lang}")
-            count = build_language(lang, sizes, out, rng, 19000000 + 100000 * index, Path(tmp))
+            count = build_language(lang, sizes, pools, out, rng, 19000000 + 100000 * index, Path(tmp))
             logging.info("%s: %d clips", lang, count)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
-    english = {word for phrase in phrase_table() for word in phrase["en"].replace("?", "").split()}
-    logging.info("%s: %d phrases, %d English words, %.2f MB in all", out, len(phrase_table()), len(english),
+    sentences = [sentence["en"] for group in sentence_table().values() for sentence in group]
+    english = {word.strip(".") for sentence in sentences for word in sentence.split()}
+    logging.info("%s: %d sentences, %d English words, %.2f MB in all", out, len(sentences), len(english),
                  total / 1e6)
 
 

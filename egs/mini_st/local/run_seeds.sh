@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The demo over several seeds, for the README's figures: each seed runs ./run.sh --seed N in its own
+# copy of this recipe (seeds/seed_N/, beside a link to tools/), then local/summarize_seeds.py writes
+# every seed's side-by-side table and, per average, the mean and the range over the seeds.
+#   cd egs/mini_st && local/run_seeds.sh [--seeds "0 1 2"] [--output local/seeds.md] [-- run.sh options]
+set -euo pipefail
+
+seeds="0 1 2"
+output=local/seeds.md
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seeds) seeds="$2"; shift 2 ;;
+        --output) output="$2"; shift 2 ;;
+        --) shift; break ;;
+        *) echo "usage: local/run_seeds.sh [--seeds \"0 1 2\"] [--output FILE] [-- run.sh options]" >&2; exit 1 ;;
+    esac
+done
+[ -f ./db.sh ] || { echo "run me from egs/mini_st: local/run_seeds.sh" >&2; exit 1; }
+recipe="$(pwd)"
+tools="$(cd ../../tools && pwd)"
+for seed in ${seeds}; do
+    copy="seeds/seed_${seed}/egs/mini_st"
+    if [ -f "${copy}/exp/RESULTS.md" ]; then
+        echo "$(date '+%Y-%m-%dT%H:%M:%S') seed ${seed}: ${copy}/exp/RESULTS.md exists, kept"
+        continue
+    fi
+    rm -rf "seeds/seed_${seed}"
+    mkdir -p "${copy}"
+    # -h: path.sh and cmd.sh are links into ../covost2, copied as files
+    tar -C "${recipe}" --exclude=./data --exclude=./dump --exclude=./exp --exclude=./models --exclude=./downloads \
+        --exclude=./seeds -chf - . | tar -C "${copy}" -xf -
+    ln -s "${tools}" "seeds/seed_${seed}/tools"
+    echo "$(date '+%Y-%m-%dT%H:%M:%S') seed ${seed}: ./run.sh --seed ${seed} $* in ${copy} (log: ${copy}/run.log)"
+    start=$(date +%s)
+    (cd "${copy}" && ./run.sh --seed "${seed}" "$@" > run.log 2>&1)
+    echo "$(( $(date +%s) - start ))" > "${copy}/run_seconds"
+done
+. ./path.sh
+python local/summarize_seeds.py --seed_dirs $(for seed in ${seeds}; do echo "seeds/seed_${seed}/egs/mini_st"; done) \
+    --command "local/run_seeds.sh --seeds \"${seeds}\"${*:+ -- $*}" --output "${output}"
