@@ -74,7 +74,9 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     """The card of the package in ``packed`` (read from its package.json and config.yaml) of the
     experiment ``exp_dir``; ``model_dir`` is the path the translate command names."""
     manifest = json.loads((packed / MANIFEST).read_text(encoding="utf-8"))
-    config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
+    # The experiment's config names the bases as trained; a package moved away from it has its own copy.
+    config_file = exp_dir / "config.yaml" if (exp_dir / "config.yaml").is_file() else packed / "config.yaml"
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     model_conf = config.get("model_conf") or {}
     encoder, decoder = (str(model_conf.get(key, "")) for key in ("encoder_model", "decoder_model"))
     dumps = {split: {dump: (_utterances(dump), _directions(dump)) for dump in _dump_dirs(config, split)}
