@@ -79,8 +79,9 @@ class SpeechTranslationModel(AbsESPnetModel):
         if target_vocabulary:
             ids = read_vocabulary(target_vocabulary)
             trim_mbart(mbart, ids)
-            # In the state dict too, so a checkpoint says which mBART id each output row stands for.
-            self.register_buffer("target_vocabulary_ids", torch.tensor(ids, dtype=torch.long))
+            # Not in the state dict: ESPnet's n-best averaging sums integer tensors (the ids of an averaged
+            # checkpoint came out n times too large); the vocabulary file (packed with the model) is the record.
+            self.register_buffer("target_vocabulary_ids", torch.tensor(ids, dtype=torch.long), persistent=False)
         else:
             self.target_vocabulary_ids = None
         self.mbart = mbart

@@ -74,8 +74,9 @@ def build_models(work: Path, sizes: list[int]):
         index = torch.tensor(ids)
         rows = state["mbart.model.shared.weight"][index].clone()
         model.load_state_dict({**state, **{key: rows for key in tied},
-                               "mbart.final_logits_bias": state["mbart.final_logits_bias"][:, index].clone(),
-                               "target_vocabulary_ids": index}, strict=True, assign=True)
+                               "mbart.final_logits_bias": state["mbart.final_logits_bias"][:, index].clone()},
+                              strict=True, assign=True)
+        model.target_vocabulary_ids = index  # a buffer outside the state dict, still on the meta device
         model.mbart.lm_head.weight = model.mbart.model.shared.weight  # one tensor, as in the untrimmed model
         trimmed[size] = model.eval()
     return full, trimmed
