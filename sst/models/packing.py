@@ -74,6 +74,11 @@ def tensors_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def frozen_names(model: torch.nn.Module) -> set[str]:
+    """The state-dict names of every base part's frozen tensors: what an adapter-only package leaves out."""
+    return {name for _, prefix in BASE_PARTS.values() for name in frozen_tensors(model, prefix)}
+
+
 def base_digests(model: torch.nn.Module) -> dict[str, str]:
     """Part name -> digest of the part's frozen tensors."""
     return {part: tensors_digest(frozen_tensors(model, prefix)) for part, (_, prefix) in BASE_PARTS.items()}
@@ -161,7 +166,7 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
         manifest["bases"] = {part: {"from": sources[option], "option": option, "sha256": bases[part],
                                     "tensors": len(frozen_tensors(model, prefix))}
                              for part, (option, prefix) in BASE_PARTS.items()}
-        frozen = {name for _, prefix in BASE_PARTS.values() for name in frozen_tensors(model, prefix)}
+        frozen = frozen_names(model)
         state = {name: tensor for name, tensor in state.items() if name not in frozen}
     if model_conf.get("target_vocabulary"):  # a trimmed model's vocabulary travels with it
         shutil.copy(model_conf["target_vocabulary"], tmp / "target_vocabulary.txt")
@@ -178,8 +183,7 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
 
 def check_bases(packed: Path, model: torch.nn.Module, bases: Mapping[str, Mapping[str, str]]) -> None:
     """ValueError (one line) when a base the model was built from is not the one the package was made on."""
-    for part, (_, prefix) in BASE_PARTS.items():
-        digest = tensors_digest(frozen_tensors(model, prefix))
+    for part, digest in base_digests(model).items():
         if digest != bases[part]["sha256"]:
             raise ValueError(
                 f"{packed}: the {part} base {bases[part]['from']} is not the one this adapter-only package was "
@@ -213,7 +217,7 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
         model.load_state_dict(state, strict=True)
     else:
         check_bases(packed, model, json.loads((packed / MANIFEST).read_text(encoding="utf-8"))["bases"])
-        frozen = {name for _, prefix in BASE_PARTS.values() for name in frozen_tensors(model, prefix)}
+        frozen = frozen_names(model)
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) != frozen:
             lacking = sorted(set(missing) - frozen)
