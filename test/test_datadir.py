@@ -1,4 +1,5 @@
-"""Kaldi-style data dir files, their validator (file and line in every error) and the skip report."""
+"""Kaldi-style data dir files, their validator (file and line in every error), the skip report and stage 1's
+writer of a set."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sst.bin import validate_data_dir as validate_cli
+from sst.data.corpus import Utterance, is_prepared, write_prepared_set
 from sst.data.datadir import (DataDirError, Segment, SkipReport, clean_text, read_kv, read_report,
                               validate_data_dir, validate_dump_dir, write_data_dir, write_kv)
 
@@ -162,3 +164,38 @@ def test_skip_report(tmp_path: Path, caplog) -> None:
                                                          "empty translation": 1}
     report.log()
     assert caplog.records[-1].levelno == logging.WARNING and "skipped 4" in caplog.records[-1].message
+
+
+def test_write_prepared_set_from_segments_and_its_record(tmp_path: Path) -> None:
+    utts = [Utterance(f"fr-en-s_{i}", "fr-s", Path("/audio/s.m4a"), f"texte {i}", f"text {i}", speaker="fr-s",
+                      src_lang="fr", tgt_lang="en", start=float(i), end=i + 0.25) for i in (1, 0)]
+    report = SkipReport("train_fr_en")
+    report.keep(2)
+    report.skip("audio missing", "fr-en-t_0")
+    made_from = {"inputs": {"/corpus/segments.lst": "0" * 64}, "split": "train"}
+    set_dir = tmp_path / "train_fr_en"
+    assert not is_prepared(set_dir, made_from)
+    write_prepared_set(set_dir, utts, report, made_from, src_lang="fr", tgt_lang="en", segmented=True)
+    assert (set_dir / "wav.scp").read_text() == "fr-s /audio/s.m4a\n"
+    assert (set_dir / "segments").read_text() == "fr-en-s_0 fr-s 0 0.25\nfr-en-s_1 fr-s 1 1.25\n"
+    assert read_kv(set_dir / "text.fr") == {"fr-en-s_0": "texte 0", "fr-en-s_1": "texte 1"}
+    assert read_kv(set_dir / "utt2tgt_lang") == {"fr-en-s_0": "en", "fr-en-s_1": "en"}
+    assert read_report(set_dir / "skip_report.txt") == {"kept": 2, "skipped": 1, "audio missing": 1}
+    assert is_prepared(set_dir, made_from)
+    assert not is_prepared(set_dir, {**made_from, "split": "dev"})
+    assert not (set_dir / ".provenance" / "prepare.json").exists()  # cleared: a killed rewrite is not taken as done
+
+
+def test_write_prepared_set_without_utterances_keeps_every_file(tmp_path: Path) -> None:
+    set_dir = tmp_path / "test_fr_en"
+    write_prepared_set(set_dir, [], SkipReport("test_fr_en"), {}, src_lang="fr", tgt_lang="en", segmented=True)
+    assert sorted(p.name for p in set_dir.iterdir() if p.is_file()) == [
+        "segments", "skip_report.txt", "text.en", "text.fr", "utt2lang", "utt2spk", "utt2tgt_lang", "wav.scp"]
+    assert validate_data_dir(set_dir).utts == []
+
+
+def test_whole_recording_has_no_segment() -> None:
+    utt = Utterance("fr-en-a", "fr-en-a", Path("/clips/a.mp3"), "texte", "text", speaker="spk1", src_lang="fr",
+                    tgt_lang="en")
+    with pytest.raises(ValueError, match="fr-en-a is a whole recording"):
+        utt.segment

@@ -13,10 +13,10 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from sst.data import langs
+from sst.data.corpus import Utterance
 from sst.data.datadir import SkipReport, clean_text
 
 COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
@@ -37,17 +37,6 @@ TSV_FORMAT = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
 COMMONVOICE_LAYOUT = ("--commonvoice_dir must hold a Common Voice release (4 or later), one folder per language "
                       "with validated.tsv and clips/")
 csv.field_size_limit(1 << 24)
-
-
-@dataclass
-class Utterance:
-    """One kept CoVoST-2 row."""
-
-    utt_id: str
-    clip: Path
-    transcript: str
-    translation: str
-    speaker: str
 
 
 def direction(src_lang: str, tgt_lang: str) -> tuple[str, str]:
@@ -181,7 +170,9 @@ def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lan
             report.skip(CLIP_ZERO_BYTE, utt_id)
         else:
             seen.add(utt_id)
-            utts.append(Utterance(utt_id, clip, transcript, translation, row["client_id"] or utt_id))
+            utts.append(Utterance(utt_id, recording_id=utt_id, audio=clip, transcript=transcript,
+                                  translation=translation, speaker=row["client_id"] or utt_id,
+                                  src_lang=short_src, tgt_lang=short_tgt))
             report.keep()
     for split, (utts, _) in results.items():
         if not utts:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 from sst.data import langs
+from sst.data.corpus import Utterance
 from sst.data.datadir import SkipReport, clean_text
 
 EMPTY_TRANSCRIPT = "empty transcript"
@@ -20,19 +20,6 @@ BAD_TIMES = "bad times (end <= start, start < 0, nan or inf)"
 DUPLICATE = "duplicate utterance id"
 AUDIO_MISSING = "audio missing"
 AUDIO_ZERO_BYTE = "zero-byte audio"
-
-
-@dataclass
-class Utterance:
-    """One kept Europarl-ST segment."""
-
-    utt_id: str
-    recording_id: str
-    audio: Path
-    start: float
-    end: float
-    transcript: str
-    translation: str
 
 
 def check_langs(src_lang: str, tgt_lang: str) -> tuple[str, str]:
@@ -125,7 +112,9 @@ def load_split(europarl_dir: Path, src_lang: str, tgt_lang: str,
             report.skip(AUDIO_ZERO_BYTE, uid)
         else:
             seen.add(uid)
-            utts.append(Utterance(uid, f"{src}-{speech_id}", audio, start, end, transcript, translation))
+            recording_id = f"{src}-{speech_id}"
+            utts.append(Utterance(uid, recording_id, audio, transcript, translation, speaker=recording_id,
+                                  src_lang=src, tgt_lang=tgt, start=start, end=end))
             report.keep()
     if not utts:
         logging.warning("%s: no usable segments", split_dir)
