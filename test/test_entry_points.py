@@ -24,7 +24,7 @@ from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2M
 
 from corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
-from sst.data.datadir import read_kv, write_kv
+from sst.io import read_kv, write_kv
 from sst.models.packing import PACKED, load_packed, pack, package_kind
 from sst.models.pretrained import load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel

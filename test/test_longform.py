@@ -285,7 +285,7 @@ def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained
     from make_long_recording import main as make_long_recording
 
     from sst.bin import longform_decode, prepare_covost2, score
-    from sst.data.datadir import read_kv
+    from sst.io import read_kv
 
     data = tmp_path / "data"
     prepare_covost2.main(["--covost_dir", str(MINI_ST_CORPUS / "covost"), "--commonvoice_dir",

@@ -13,7 +13,7 @@ import yaml
 from transformers import MBartForConditionalGeneration
 
 from sst.bin import score
-from sst.data.datadir import write_kv
+from sst.io import write_kv
 from sst.data.provenance import model_fingerprint
 from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import CARD, MANIFEST

@@ -12,7 +12,7 @@ import yaml
 from transformers import AutoTokenizer
 
 from sst.bin import target_vocab, tokenize_targets
-from sst.data.datadir import read_kv
+from sst.io import read_kv
 from sst.data.langs import MBART50_CODES
 from sst.models.packing import load_packed, pack
 from sst.models.speech_translation import SpeechTranslationModel

@@ -28,8 +28,8 @@ import yaml
 from tqdm import tqdm
 
 from sst.data.audio import AUDIO_FORMATS, DumpConfig, RecordingTask, append_flac_archive, cut_recording, dump_recording
-from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir,
-                              validate_dump_dir, write_kv)
+from sst.data.datadir import DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir, validate_dump_dir
+from sst.io import write_kv
 from sst.data.provenance import Provenance, file_digest, text_digest
 
 FORMAT_VERSION = 1

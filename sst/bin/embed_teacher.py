@@ -18,7 +18,7 @@ import kaldiio
 import numpy as np
 from espnet2.fileio.read_text import read_2columns_text
 
-from sst.data.datadir import read_kv, write_kv
+from sst.io import read_kv, write_kv
 from sst.data.provenance import Provenance, file_digest, model_fingerprint, text_digest
 
 if TYPE_CHECKING:

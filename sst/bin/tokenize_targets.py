@@ -17,7 +17,7 @@ from pathlib import Path
 from espnet2.fileio.read_text import read_2columns_text
 from transformers import PreTrainedTokenizerBase
 
-from sst.data.datadir import write_kv
+from sst.io import write_kv
 from sst.data.langs import mbart_code
 from sst.data.provenance import Provenance, file_digest, model_fingerprint
 from sst.models.pretrained import language_token_id, load_tokenizer

@@ -23,7 +23,7 @@ import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from sst.data.datadir import read_kv, write_kv
+from sst.io import read_kv, write_kv
 
 PROVENANCE_DIR = ".provenance"
 _CHUNK = 1 << 20

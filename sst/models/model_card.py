@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from sst.data.datadir import iter_kv
+from sst.io import iter_kv
 
 PACKED = "packed"
 # What packing records about a package: its kind, parameter counts, and for an adapter-only package its bases.
