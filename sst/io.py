@@ -47,8 +47,9 @@ def _fsync(path: Path) -> None:
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path to write ``path``'s new content to (by any writer: torch.save, soundfile,
-    kaldiio...); when the block ends without an error it is synced and renamed over ``path``, otherwise
-    deleted."""
+    kaldiio...); when the block ends without an error it is synced to disk and renamed over ``path``,
+    otherwise deleted. (The rename itself is not synced: after a power cut ``path`` may be the old file,
+    never a torn one.)"""
     path = Path(path)
     tmp = temp_path(path)
     try:
@@ -57,7 +58,6 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional
 
-from sst.io import atomic_path
+from sst.io import atomic_path, iter_kv
 
 # Stage-2 dump formats: one FLAC per utterance, or Kaldi archives of FLACs.
 AUDIO_FORMATS = ("flac", "flac.ark")
@@ -329,12 +329,11 @@ def dumped_lengths(dump_dir: Path, utts: Iterable[str]) -> dict[str, int]:
     dump_dir = Path(dump_dir)
     path = dump_dir / "speech_shape" if (dump_dir / "speech_shape").is_file() else dump_dir / "utt2num_samples"
     lengths = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        utt, _, shape = line.partition(" ")
+    for utt, shape, number in iter_kv(path):
         try:
             lengths[utt] = int(shape.split(",")[0])
         except ValueError:
-            raise ValueError(f"{path}:{number}: '{line}' is not '<utt> <number of samples>'") from None
+            raise ValueError(f"{path}:{number}: '{utt} {shape}' is not '<utt> <number of samples>'") from None
     missing = [utt for utt in utts if utt not in lengths]
     if missing:
         raise ValueError(f"{path}: no length for utterance {missing[0]} ({len(missing)} in all); rerun stage 2")
