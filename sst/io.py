@@ -94,9 +94,10 @@ def recover_dir(target: Path) -> None:
     aside = aside_path(target)
     if aside.is_dir():
         if target.is_dir():
-            shutil.rmtree(aside)
+            shutil.rmtree(aside, ignore_errors=True)
         else:
-            os.rename(aside, target)
+            with contextlib.suppress(FileNotFoundError):  # another process put it back first
+                os.rename(aside, target)
     for leftover in target.parent.glob(f"{target.name}.*{TEMP_SUFFIX}"):
         pid = leftover.name[len(target.name) + 1:-len(TEMP_SUFFIX)]
         if pid.isdigit() and not _process_alive(int(pid)):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,7 +209,8 @@ def test_fingerprint_ignores_the_card_and_covers_the_bases(packages: Packages, t
 def test_a_repacking_killed_between_its_renames_leaves_a_loadable_package(packages: Packages, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Repacking adapters -> full is killed once the old package is aside and before the new one is in: the
-    experiment still loads (the old package), and the next packing puts the new one in and tidies up."""
+    experiment still loads (the old package), and the next packing puts the new one in and tidies up (the
+    package set aside, and what a packing process that is gone left half written)."""
     exp = tmp_path / "exp" / "st_tiny"
     shutil.copytree(packages.exp, exp)
     old = load_packed(exp)[0]
@@ -225,6 +228,9 @@ def test_a_repacking_killed_between_its_renames_leaves_a_loadable_package(packag
     assert not (exp / "packed").exists() and package_kind(exp / "packed.old") == "adapters"
     model, _ = load_packed(exp)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), old.state_dict().values()))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (exp / f"packed.{dead.pid}.tmp").mkdir()  # left by a packing process killed while it wrote its package
     pack(exp, exp / "1epoch.pth", "full")
     assert package_kind(exp / "packed") == "full"
     assert sorted(p.name for p in exp.iterdir() if p.name.startswith("packed")) == ["packed", "packed_full"]
