@@ -260,12 +260,12 @@ def _model_conf(conf: dict) -> Callable[[FaultBench, Path], Outcome]:
 
 
 def _decode_config(b: FaultBench, work: Path) -> Outcome:
-    from sst.bin import st_inference
+    from sst.inference import options
 
     config = work / "decode_st.yaml"
     config.write_text("beam_size: 3\nbeam_width: 5\n", encoding="utf-8")
-    args = argparse.Namespace(config=config, **{key: None for key in st_inference.DECODE_DEFAULTS})
-    return attempt(lambda: st_inference.decode_options(args))
+    args = argparse.Namespace(config=config, **{key: None for key in options.DECODE_DEFAULTS})
+    return attempt(lambda: options.decode_options(args))
 
 
 def _too_many_gpus(b: FaultBench, work: Path) -> Outcome:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sst.data.audio import dumped_lengths, length_sorted_batches, padded_batches
+from sst.data.audio import dumped_lengths
+from sst.inference.batching import length_sorted_batches, padded_batches
 
 
 def test_batches_are_longest_first_and_within_both_bounds() -> None:

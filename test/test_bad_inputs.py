@@ -92,7 +92,7 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path) -> None:
 def test_a_set_with_no_usable_clip_stops_stage2_naming_the_set_and_skips(fault_bench: FaultBench,
                                                                           tmp_path: Path) -> None:
     from sst.bin import dump_audio
-    from sst.data.datadir import DataDirError
+    from sst.io import DataDirError
 
     data = tmp_path / "dev_fr_en"
     shutil.copytree(fault_bench.covost_data / "dev_fr_en", data)

@@ -11,7 +11,8 @@ import pytest
 from corpora import COVOST_COLUMNS, Covost2Corpus, write_tsv
 from sst.bin import prepare_covost2
 from sst.data import covost2
-from sst.data.datadir import read_kv, read_report, validate_data_dir
+from sst.data.datadir import read_report, validate_data_dir
+from sst.io import read_kv
 
 SETS = ["train_fr_en", "dev_fr_en", "test_fr_en", "train_de_en", "dev_de_en", "test_de_en"]
 

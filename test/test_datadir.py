@@ -9,8 +9,9 @@ import pytest
 
 from sst.bin import validate_data_dir as validate_cli
 from sst.data.corpus import Utterance, is_prepared, write_prepared_set
-from sst.data.datadir import (DataDirError, Segment, SkipReport, clean_text, read_kv, read_report,
-                              validate_data_dir, validate_dump_dir, write_data_dir, write_kv)
+from sst.data.datadir import (Segment, SkipReport, clean_text, read_report, validate_data_dir, validate_dump_dir,
+                              write_data_dir)
+from sst.io import DataDirError, read_kv, write_kv
 
 UTTS = ["fr-en-b", "fr-en-a", "fr-en-c"]
 

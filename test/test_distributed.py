@@ -57,8 +57,8 @@ def test_two_process_training_syncs_ranks_single_writer_and_resumes(
     assert all(torch.equal(params[0][name], params[1][name]) for name in params[0])
     # Only rank 0 wrote checkpoints and the packed model.
     assert logs[1]["saved"] == []
-    # (checkpoints go through a temporary "<name>.tmp<pid>" renamed into place)
-    written = {re.sub(r"\.tmp\d+$", "", Path(path).name) for path in logs[0]["saved"]}
+    # (checkpoints go through a temporary "<name>.<pid>.tmp" renamed into place, sst.io.temp_path)
+    written = {re.sub(r"\.\d+\.tmp$", "", Path(path).name) for path in logs[0]["saved"]}
     assert {"checkpoint.pth", "1epoch.pth", "model.pth"} <= written
     assert (exp / "packed" / "model.pth").exists()
 

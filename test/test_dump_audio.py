@@ -12,7 +12,8 @@ import soundfile as sf
 from corpora import COVOST2_EXPECTED, EUROPARL_ST_EXPECTED, write_dump_config, write_mp3
 from sst.bin import combine_data, dump_audio
 from sst.data.audio import AudioDecodeError, load_audio, read_dumped, speech_loader_type
-from sst.data.datadir import DataDirError, read_kv, read_report, validate_dump_dir, write_data_dir, write_kv
+from sst.data.datadir import read_report, validate_dump_dir, write_data_dir
+from sst.io import DataDirError, read_kv, write_kv
 
 
 def dump(data_dir: Path, out: Path, *extra: str) -> None:

@@ -24,16 +24,17 @@ from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2M
 
 from corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
-from sst.data.datadir import read_kv, write_kv
+from sst.inference.options import DECODE_DEFAULTS
+from sst.io import read_kv, write_kv
 from sst.models.packing import PACKED, load_packed, pack, package_kind
 from sst.models.pretrained import load_tokenizer
 from sst.models.speech_translation import SpeechTranslationModel
-from sst.tasks.launch import best_checkpoint
+from sst.models.checkpoints import best_checkpoint
 from sst.tasks.samu import SamuTask
 
 # ESPnet trainer settings shared by both tiny trainings (cf. egs/mini_st/conf/tuning/*.yaml). Three
 # n-best checkpoints are averaged; ESPnet's sum / 3 moves ~15% of the unchanged frozen values by one
-# rounding step, which export and packing undo (sst.tasks.launch.trained_state): the tests below
+# rounding step, which export and packing undo (sst.models.checkpoints.trained_state): the tests below
 # check frozen weights bit for bit.
 TRAINER_YAML = """\
 batch_type: numel
@@ -540,7 +541,7 @@ def test_translate_files_match_stage5(decoded: Decoded, text_exp: Path, st_dumps
     (audio, tgt_langs, options), = calls
     assert tgt_langs == {str(flac): "en", str(wav): "en", str(mp3): "en"}
     assert options == {"beam_size": 3, "length_penalty": 1.0, "max_length": 16, "max_len_ratio": 0.0,
-                       "batch_size": 2, "batch_bins": st_inference.DECODE_DEFAULTS["batch_bins"]}
+                       "batch_size": 2, "batch_bins": DECODE_DEFAULTS["batch_bins"]}
     assert np.array_equal(audio[str(flac)], dumped[flac_utt])
     assert np.array_equal(audio[str(wav)], dumped[wav_utt])
     assert audio[str(mp3)].shape == dumped[mp3_utt].shape == (12000,)

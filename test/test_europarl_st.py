@@ -10,7 +10,8 @@ import pytest
 from corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus
 from sst.bin import prepare_europarl_st
 from sst.data import europarl_st
-from sst.data.datadir import Segment, read_kv, read_report, validate_data_dir
+from sst.data.datadir import Segment, read_report, validate_data_dir
+from sst.io import read_kv
 
 SETS = ["train_fr_en", "dev_fr_en", "test_fr_en"]
 

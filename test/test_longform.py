@@ -11,7 +11,7 @@ import soundfile as sf
 
 from conftest import MINI_ST_CORPUS
 from sst.data.audio import load_resampled, resample, resample_stream, stream_resampled, write_flac
-from sst.data.longform import (SAMPLE_RATE, SpeechSegment, VadConfig, cut_segments, load_vad, merge_segments,
+from sst.inference.vad import (SAMPLE_RATE, SpeechSegment, VadConfig, cut_segments, load_vad, merge_segments,
                                segment_speech, speech_probabilities)
 
 sys.path.insert(0, str(MINI_ST_CORPUS.parent / "local"))
@@ -159,7 +159,7 @@ def test_vtt_and_json_outputs_carry_the_segment_times(tmp_path: Path) -> None:
 
     import webvtt
 
-    from sst.data.longform import TranscriptWriter
+    from sst.inference.writers import TranscriptWriter
 
     segments = [(1.25, 3.5, "one euro"), (3661.0, 3662.125, "thank you\nvery much")]
     outputs = {}
@@ -266,7 +266,7 @@ def mini_st_translations(lang: str, split: str = "test") -> list[str]:
 
 
 def test_resegmenting_the_references_gives_bleu_100_and_a_shuffle_far_less() -> None:
-    from sst.eval.resegment import resegment
+    from sst.inference.resegment import resegment
     from sst.eval.scoring import score_corpus
 
     references = mini_st_translations("fr") + mini_st_translations("de")
@@ -285,7 +285,7 @@ def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained
     from make_long_recording import main as make_long_recording
 
     from sst.bin import longform_decode, prepare_covost2, score
-    from sst.data.datadir import read_kv
+    from sst.io import read_kv
 
     data = tmp_path / "data"
     prepare_covost2.main(["--covost_dir", str(MINI_ST_CORPUS / "covost"), "--commonvoice_dir",

@@ -3,7 +3,10 @@ package's fingerprint (sst.models.packing, sst.models.model_card)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import yaml
 from transformers import MBartForConditionalGeneration
 
 from sst.bin import score
-from sst.data.datadir import write_kv
+from sst.io import write_kv
 from sst.data.provenance import model_fingerprint
 from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import CARD, MANIFEST
@@ -201,3 +204,33 @@ def test_fingerprint_ignores_the_card_and_covers_the_bases(packages: Packages, t
     manifest["bases"]["decoder"]["sha256"] = "0" * 64
     (packed / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
     assert model_fingerprint(packed)["files"][MANIFEST] != before["files"][MANIFEST]
+
+
+def test_a_repacking_killed_between_its_renames_leaves_a_loadable_package(packages: Packages, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Repacking adapters -> full is killed once the old package is aside and before the new one is in: the
+    experiment still loads (the old package), and the next packing puts the new one in and tidies up (the
+    package set aside, and what a packing process that is gone left half written)."""
+    exp = tmp_path / "exp" / "st_tiny"
+    shutil.copytree(packages.exp, exp)
+    old = load_packed(exp)[0]
+    rename = os.rename
+
+    def killed_before_the_new_one_is_in(src: str | Path, dst: str | Path) -> None:
+        if Path(dst) == exp / "packed":
+            raise KeyboardInterrupt("SIGKILL")
+        rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", killed_before_the_new_one_is_in)
+    with pytest.raises(KeyboardInterrupt):
+        pack(exp, exp / "1epoch.pth", "full")
+    monkeypatch.undo()
+    assert not (exp / "packed").exists() and package_kind(exp / "packed.old") == "adapters"
+    model, _ = load_packed(exp)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), old.state_dict().values()))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (exp / f"packed.{dead.pid}.tmp").mkdir()  # left by a packing process killed while it wrote its package
+    pack(exp, exp / "1epoch.pth", "full")
+    assert package_kind(exp / "packed") == "full"
+    assert sorted(p.name for p in exp.iterdir() if p.name.startswith("packed")) == ["packed", "packed_full"]

@@ -20,7 +20,8 @@ import soundfile as sf
 from corpora import Covost2Corpus, EuroparlStCorpus
 from sst.bin import download_corpus
 from sst.data.langs import MBART50_CODES
-from sst.data.datadir import read_kv, read_report
+from sst.data.datadir import read_report
+from sst.io import read_kv
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"

@@ -8,7 +8,7 @@ import pytest
 from sacrebleu.metrics import BLEU
 
 from sst.bin import score
-from sst.data.datadir import write_kv
+from sst.io import write_kv
 from sst.eval.scoring import paired_bootstrap, score_corpus, score_experiment
 
 REFS = {"en": ["The cat sat on the mat.", "It is raining again today.", "We will meet tomorrow morning."],

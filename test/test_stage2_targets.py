@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoTokenizer
 
 from sst.bin import embed_teacher, tokenize_targets
-from sst.data.datadir import read_kv
+from sst.io import read_kv
 
 SETS = ("train_fr_en", "dev_fr_en", "train_de_en", "train_multi")
 

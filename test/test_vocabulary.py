@@ -12,12 +12,12 @@ import yaml
 from transformers import AutoTokenizer
 
 from sst.bin import target_vocab, tokenize_targets
-from sst.data.datadir import read_kv
+from sst.io import read_kv
 from sst.data.langs import MBART50_CODES
 from sst.models.packing import load_packed, pack
 from sst.models.speech_translation import SpeechTranslationModel
-from sst.models.vocabulary import (SPECIAL_IDS, UNK_ID, check_trimmed_targets, read_vocabulary, required_ids,
-                                   to_mbart, to_trimmed, write_vocabulary)
+from sst.models.vocabulary import (SPECIAL_IDS, TRIMMED, UNK_ID, check_trimmed_targets, read_vocabulary,
+                                   required_ids, to_mbart, to_trimmed, write_vocabulary)
 from sst.tasks.launch import experiment_fingerprint
 from test_models import padded_noise
 from test_models import st_model as models_st_model
@@ -83,18 +83,18 @@ def test_stage2_writes_vocabulary_and_trimmed_ids_and_skips_what_is_current(st_d
     assert len(codes) == 52 and len(ids) < len(tokenizer)
     vocabulary = torch.tensor(ids)
     for dump in (*train, dev):
-        full, trimmed = read_kv(dump / "text_int"), read_kv(dump / target_vocab.TRIMMED)
+        full, trimmed = read_kv(dump / "text_int"), read_kv(dump / TRIMMED)
         assert sorted(full) == sorted(trimmed)
         for utt in full:
             expected = to_trimmed(torch.tensor([int(i) for i in full[utt].split()]), vocabulary).tolist()
             assert [int(i) for i in trimmed[utt].split()] == expected
-        check_trimmed_targets(dump, target_vocab.TRIMMED, output)
+        check_trimmed_targets(dump, TRIMMED, output)
     # The training targets map back without loss.
-    for utt, line in read_kv(train[0] / target_vocab.TRIMMED).items():
+    for utt, line in read_kv(train[0] / TRIMMED).items():
         back = to_mbart(torch.tensor([int(i) for i in line.split()]), vocabulary).tolist()
         assert " ".join(map(str, back)) == read_kv(train[0] / "text_int")[utt]
 
-    stamps = {p: p.stat().st_mtime_ns for p in [output, *(d / target_vocab.TRIMMED for d in (*train, dev))]}
+    stamps = {p: p.stat().st_mtime_ns for p in [output, *(d / TRIMMED for d in (*train, dev))]}
     target_vocab.main(argv)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
@@ -109,11 +109,11 @@ def test_stage2_writes_vocabulary_and_trimmed_ids_and_skips_what_is_current(st_d
     assert set(tokenizer("Zebra quartz", add_special_tokens=False).input_ids) <= new_ids
     assert set(tokenizer("Goodbye and thanks", add_special_tokens=False).input_ids) <= new_ids
     assert all(p.stat().st_mtime_ns != stamp for p, stamp in stamps.items())
-    check_trimmed_targets(dev, target_vocab.TRIMMED, output)
+    check_trimmed_targets(dev, TRIMMED, output)
     zebra = set(tokenizer("Zebra quartz", add_special_tokens=False).input_ids) - set(SPECIAL_IDS)
     write_vocabulary(tmp_path / "other.txt", new_ids - zebra)
     with pytest.raises(ValueError, match="not text_int in the ids of"):
-        check_trimmed_targets(train[0], target_vocab.TRIMMED, tmp_path / "other.txt")
+        check_trimmed_targets(train[0], TRIMMED, tmp_path / "other.txt")
 
 
 def test_a_changed_vocabulary_is_another_experiment(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from sst.data.datadir import DataDirError, per_utterance_files, read_kv, validate_dump_dir, write_kv
+from sst.data.datadir import per_utterance_files, validate_dump_dir
+from sst.io import DataDirError, read_kv, write_kv
 from sst.data.provenance import Provenance, dump_fingerprint
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sst.data import covost2, europarl_st, langs
+from sst.io import atomic_open
 
 COVOST_URL = "https://dl.fbaipublicfiles.com/covost/covost_v2.{src}_{tgt}.tsv.tar.gz"
 EUROPARL_ST_URL = "https://www.mllp.upv.es/europarl-st/v1.1.tar.gz"
@@ -34,15 +35,13 @@ def download_and_extract(url: str, dest_dir: Path, timeout: float) -> None:
     """Download a .tar.gz archive into dest_dir, extract it there and delete it; OSError if that fails."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     archive = dest_dir / url.rsplit("/", 1)[1]
-    partial = archive.with_name(archive.name + ".part")
     logging.info("downloading %s", url)
-    with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+    with urllib.request.urlopen(url, timeout=timeout) as response, atomic_open(archive, "wb") as out:
         total = int(response.headers.get("Content-Length") or 0) or None
         with tqdm(total=total, unit="B", unit_scale=True, desc=archive.name) as bar:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
                 bar.update(len(chunk))
-    partial.replace(archive)
     logging.info("extracting %s into %s", archive, dest_dir)
     try:
         with tarfile.open(archive) as tar:

@@ -28,9 +28,9 @@ import yaml
 from tqdm import tqdm
 
 from sst.data.audio import AUDIO_FORMATS, DumpConfig, RecordingTask, append_flac_archive, cut_recording, dump_recording
-from sst.data.datadir import (DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir,
-                              validate_dump_dir, write_kv)
+from sst.data.datadir import DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir, validate_dump_dir
 from sst.data.provenance import Provenance, file_digest, text_digest
+from sst.io import write_kv, write_text
 
 FORMAT_VERSION = 1
 # Recordings per Kaldi archive with audio_format flac.ark (CoVoST-2's 650k clips: 650 archives).
@@ -127,9 +127,7 @@ def run_archive_tasks(tasks: list[RecordingTask], audio_dir: Path, config: DumpC
                     written = append_flac_archive(f, kept, config.sample_rate)
                     rows += [(utt, n, reason or "", written.get(utt, "")) for utt, n, reason, _ in output]
                 os.fsync(f.fileno())
-            tmp = index.with_suffix(".tsv.tmp")
-            tmp.write_text("".join("\t".join(map(str, row)) + "\n" for row in rows), encoding="utf-8")
-            tmp.replace(index)
+            write_text(index, "".join("\t".join(map(str, row)) + "\n" for row in rows))
         for line in index.read_text(encoding="utf-8").splitlines():
             utt, n, reason, entry = line.split("\t")
             results[utt] = (int(n), reason or None)

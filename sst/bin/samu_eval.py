@@ -21,15 +21,17 @@ from typing import Mapping
 import numpy as np
 import torch
 import yaml
-from espnet2.fileio.read_text import read_2columns_text
 from tqdm import tqdm
 
-from sst.bin.embed_teacher import embed_texts, load_teacher
-from sst.data.audio import dumped_lengths, length_sorted_batches, padded_batches, read_dumped
+from sst.data.audio import dumped_lengths, read_dumped
 from sst.data.provenance import Provenance, dump_fingerprint, file_digest, model_fingerprint
+from sst.inference.batching import length_sorted_batches, padded_batches
+from sst.io import read_kv
 from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
+from sst.models.architectures import LABSE
+from sst.models.checkpoints import best_checkpoint, trained_state
 from sst.models.samu import SamuModel
-from sst.tasks.launch import best_checkpoint, trained_state
+from sst.models.teacher import embed_texts, load_teacher
 
 HEADING = "## SAMU retrieval"
 
@@ -70,12 +72,12 @@ def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: 
     results: dict[str, RetrievalResult] = {}
     pooled_speech, pooled_text = [], []
     for dump_dir in dump_dirs:
-        wavs = read_2columns_text(dump_dir / "wav.scp")
+        wavs = read_kv(dump_dir / "wav.scp")
         utts = sorted(wavs)
         speech = embed_speech(model, wavs, dumped_lengths(dump_dir, wavs), batch_size, batch_bins, device)
         speech_matrix = np.stack([speech[u] for u in utts])
         for field in ("transcript", "translation"):
-            texts = read_2columns_text(dump_dir / field)
+            texts = read_kv(dump_dir / field)
             missing = [u for u in utts if u not in texts]
             if missing:
                 raise ValueError(f"{dump_dir / field}: no text for utterance {missing[0]} ({len(missing)} in all)")
@@ -96,7 +98,7 @@ def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model_dir", type=Path, required=True, help="SAMU experiment dir (stage 3 output)")
-    parser.add_argument("--teacher_model", default="sentence-transformers/LaBSE",
+    parser.add_argument("--teacher_model", default=LABSE,
                         help="the sentence-transformers teacher of stage 2 (hub id or local dir)")
     parser.add_argument("--dump_dirs", type=Path, nargs="+", required=True, help="dev dump dirs to evaluate on")
     parser.add_argument("--batch_size", type=int, default=16, help="most utterances (and texts) per batch")

@@ -19,8 +19,9 @@ import yaml
 
 from sst.models.pretrained import load_feature_extractor
 from sst.data.audio import speech_loader_type
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
-                              experiment_fingerprint, is_main_process, run_espnet, trained_state)
+from sst.models.checkpoints import best_checkpoint, trained_state
+from sst.tasks.launch import (add_dump_arguments, claim_experiment, espnet_command, experiment_fingerprint,
+                              is_main_process, run_espnet)
 from sst.tasks.samu import SamuTask
 
 

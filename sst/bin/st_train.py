@@ -22,11 +22,12 @@ import logging
 import yaml
 
 from sst.data.audio import speech_loader_type
-from sst.bin.target_vocab import TRIMMED
+from sst.io import existing_dir
+from sst.models.checkpoints import best_checkpoint
 from sst.models.packing import DEFAULT_KIND, KINDS, PACKED, pack, package_kind, packable_kind
-from sst.models.vocabulary import check_trimmed_targets
-from sst.tasks.launch import (add_dump_arguments, best_checkpoint, claim_experiment, espnet_command,
-                              experiment_fingerprint, is_main_process, run_espnet)
+from sst.models.vocabulary import TRIMMED, check_trimmed_targets
+from sst.tasks.launch import (add_dump_arguments, claim_experiment, espnet_command, experiment_fingerprint,
+                              is_main_process, run_espnet)
 from sst.tasks.st import STTask
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     claim_experiment(args.output_dir, experiment_fingerprint(args, data_files, {"encoder_model": args.encoder_model,
                      "decoder_model": args.decoder_model}, passthrough, {"target_vocabulary": args.target_vocabulary}),
                      "--st_exp (--output_dir)")
-    packed = package_kind(args.output_dir / PACKED)
+    packed = package_kind(existing_dir(args.output_dir / PACKED))  # aside, if a repacking was killed midway
     if packed is not None and packed == packable_kind(args.output_dir, args.pack):
         logging.info("%s already packed; delete it to train again", args.output_dir / PACKED)
         return

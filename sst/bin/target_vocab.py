@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import torch
-from espnet2.fileio.read_text import read_2columns_text
 
 from sst.data.provenance import Provenance, file_digest, model_fingerprint
+from sst.io import atomic_open, read_kv
+from sst.models.architectures import MBART50_MMT
 from sst.models.pretrained import load_tokenizer
-from sst.models.vocabulary import ids_of_texts, read_vocabulary, required_ids, trim_line, write_vocabulary
-
-TRIMMED = "text_int_trimmed"
+from sst.models.vocabulary import TRIMMED, ids_of_texts, read_vocabulary, required_ids, trim_line, write_vocabulary
 
 
 def collect(train_dump_dirs: list[Path]) -> dict[str, set[int]]:
     """Target language -> ids of its training translations, from the dump dirs' text_int (streamed)."""
     per_lang: dict[str, set[int]] = {}
     for dump_dir in train_dump_dirs:
-        langs = read_2columns_text(dump_dir / "utt2tgt_lang")
+        langs = read_kv(dump_dir / "utt2tgt_lang")
         with open(dump_dir / "text_int", encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
                 utt, *ids = line.split()
@@ -69,11 +67,9 @@ def build_vocabulary(args: argparse.Namespace) -> None:
 def trim_dump_dir(dump_dir: Path, vocabulary: torch.Tensor) -> None:
     """Write ``text_int_trimmed`` of one dump dir (streamed, atomically)."""
     out = dump_dir / TRIMMED
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
-    with open(dump_dir / "text_int", encoding="utf-8") as f, open(tmp, "w", encoding="utf-8") as g:
+    with open(dump_dir / "text_int", encoding="utf-8") as f, atomic_open(out) as g:
         for line in f:
             g.write(trim_line(line, vocabulary) + "\n")
-    os.replace(tmp, out)
     logging.info("wrote %s", out)
 
 
@@ -86,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", type=Path, required=True, help="vocabulary file, e.g. dump/target_vocab_<tag>.txt")
     parser.add_argument("--extra_text", type=Path, nargs="*", default=[],
                         help="plain-text files (one sentence a line) whose pieces are kept too")
-    parser.add_argument("--decoder_model", default="facebook/mbart-large-50-many-to-many-mmt",
+    parser.add_argument("--decoder_model", default=MBART50_MMT,
                         help="hub id or local directory holding the mBART-50 tokenizer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

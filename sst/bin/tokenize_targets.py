@@ -14,12 +14,12 @@ import argparse
 import logging
 from pathlib import Path
 
-from espnet2.fileio.read_text import read_2columns_text
 from transformers import PreTrainedTokenizerBase
 
-from sst.data.datadir import write_kv
 from sst.data.langs import mbart_code
 from sst.data.provenance import Provenance, file_digest, model_fingerprint
+from sst.io import read_kv, write_kv
+from sst.models.architectures import MBART50_MMT
 from sst.models.pretrained import language_token_id, load_tokenizer
 
 
@@ -36,8 +36,8 @@ def made_from(dump_dir: Path, tokenizer: dict) -> dict:
 
 def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> None:
     """Write ``text_int``/``text_shape`` of one dump dir."""
-    translations = read_2columns_text(dump_dir / "translation")
-    tgt_langs = read_2columns_text(dump_dir / "utt2tgt_lang")
+    translations = read_kv(dump_dir / "translation")
+    tgt_langs = read_kv(dump_dir / "utt2tgt_lang")
     text_int, shape = dump_dir / "text_int", dump_dir / "text_shape"
     missing = sorted(set(translations) - set(tgt_langs))
     if missing:
@@ -58,7 +58,7 @@ def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> Non
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dump_dirs", "--dump_dir", type=Path, nargs="+", required=True)
-    parser.add_argument("--decoder_model", default="facebook/mbart-large-50-many-to-many-mmt",
+    parser.add_argument("--decoder_model", default=MBART50_MMT,
                         help="hub id or local directory holding the mBART-50 tokenizer")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

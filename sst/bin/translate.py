@@ -21,65 +21,19 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator, TextIO
+from typing import TextIO
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from sst.bin.st_inference import add_decode_options, decode_options, decode_utterances
-from sst.data.audio import AudioDecodeError, audio_duration, load_resampled, stream_resampled
+from sst.data.audio import AudioDecodeError, audio_duration
 from sst.data.langs import normalize
-from sst.data.longform import (FORMATS, SAMPLE_RATE, SUFFIXES, TranscriptWriter, VadConfig, add_vad_options,
-                               cut_segments, load_vad, segment_speech, speech_probabilities, vad_config)
+from sst.inference.beam_search import decode_utterances
+from sst.inference.longform import NoSpeech, load_whole, translate_recording
+from sst.inference.options import add_decode_options, decode_options
+from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, load_vad, vad_config
+from sst.inference.writers import FORMATS, SUFFIXES, TranscriptWriter
 from sst.models.packing import load_packed
-
-POOL_SECONDS = 240.0  # speech decoded together (sorted by length within): bounds memory, keeps batches full
-SILENCE_PEAK = 1e-4  # a file translated whole is silent when no sample reaches this (longer ones: the VAD)
-
-
-class NoSpeech(Exception):
-    """A recording in which the voice-activity detection finds no speech."""
-
-
-def _progress(blocks: Iterable[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
-    for block in blocks:
-        bar.update(len(block) / SAMPLE_RATE)
-        yield block
-
-
-def translate_recording(path: Path, model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
-                        config: VadConfig, writer: TranscriptWriter, progress: bool = True) -> int:
-    """Translate a recording of any length segment by segment into ``writer``; returns the number of
-    segments. NoSpeech when the VAD finds none; AudioDecodeError when the file cannot be decoded."""
-    duration = audio_duration(path)
-    with tqdm(total=duration, unit="s", desc=f"{path.name}: voice activity", disable=not progress,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
-        probabilities, num_samples = speech_probabilities(_progress(stream_resampled(path, SAMPLE_RATE), bar), vad)
-    if num_samples == 0:
-        raise NoSpeech(f"{path}: no audio samples")
-    segments = segment_speech(probabilities, num_samples, config)
-    if not segments:
-        raise NoSpeech(f"{path}: no speech found in {num_samples / SAMPLE_RATE:.1f} s of audio (silent?)")
-    pool: dict[int, np.ndarray] = {}
-
-    def flush() -> None:
-        hypotheses = decode_utterances(model, tokenizer, pool, {index: tgt_lang for index in pool}, options,
-                                       device, progress=False)
-        for index in sorted(pool):
-            writer.write(segments[index].start_s, segments[index].end_s, hypotheses[index])
-        pool.clear()
-
-    with tqdm(total=num_samples / SAMPLE_RATE, unit="s", desc=f"{path.name}: translating", disable=not progress,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
-        blocks = _progress(stream_resampled(path, SAMPLE_RATE), bar)
-        for index, (_, samples) in enumerate(cut_segments(blocks, segments)):
-            pool[index] = samples
-            if sum(len(pooled) for pooled in pool.values()) >= POOL_SECONDS * SAMPLE_RATE:
-                flush()
-        if pool:
-            flush()
-    return len(segments)
 
 
 def _output_path(args: argparse.Namespace, path: Path) -> Path | None:
@@ -149,13 +103,8 @@ def main(argv: list[str] | None = None) -> None:
             if use_vad:
                 segmented.append(path)
                 continue
-            whole[str(path)] = load_resampled(path, SAMPLE_RATE)
-            if whole[str(path)].size == 0:
-                raise NoSpeech(f"{path}: no audio samples")
-            if np.abs(whole[str(path)]).max() < SILENCE_PEAK:
-                raise NoSpeech(f"{path}: silent (peak below {SILENCE_PEAK})")
+            whole[str(path)] = load_whole(path)
         except (AudioDecodeError, NoSpeech) as error:
-            whole.pop(str(path), None)
             failed.append(str(error))
             print(f"translate: {error}", file=sys.stderr)
     if not whole and not segmented:

@@ -13,7 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from sst.data.datadir import DataDirError, empty_set_error, is_dump_dir, validate_data_dir, validate_dump_dir
+from sst.data.datadir import empty_set_error, is_dump_dir, validate_data_dir, validate_dump_dir
+from sst.io import DataDirError
 
 
 def main(argv: list[str] | None = None) -> None:

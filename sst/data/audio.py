@@ -1,14 +1,13 @@
 """Audio: decoding (soundfile, PyAV for m4a and anything ffmpeg reads), mono, resampling, stage-2 dumps (FLAC
-files or Kaldi archives), and the length-sorted batches that inference reads them in."""
+files or Kaldi archives) and their lengths (inference batches them: sst.inference.batching)."""
 from __future__ import annotations
 
 import io
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Hashable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import BinaryIO, Iterable, Iterator, Sequence
 
 import av
 import kaldiio
@@ -17,7 +16,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional
 
-K = TypeVar("K", bound=Hashable)
+from sst.io import atomic_path, iter_kv
+
 # Stage-2 dump formats: one FLAC per utterance, or Kaldi archives of FLACs.
 AUDIO_FORMATS = ("flac", "flac.ark")
 # A Kaldi archive entry in a wav.scp: ``path.ark:byte offset``.
@@ -189,10 +189,8 @@ def stream_resampled(path: str | Path, sample_rate: int, block_seconds: float = 
 
 def write_flac(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
     """Write 16-bit PCM FLAC atomically (temp file + rename), so a crash leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
 
 
 def readable_flac_frames(path: Path, sample_rate: int) -> int | None:
@@ -325,35 +323,17 @@ def speech_loader_type(dump_dir: Path) -> str:
     return "kaldi_ark" if len(first) == 2 and ARK_ENTRY.match(first[1].strip()) else "sound"
 
 
-def length_sorted_batches(lengths: Mapping[K, int], batch_bins: int, batch_size: int) -> list[list[K]]:
-    """Keys longest first (equal lengths in the mapping's order), cut into batches of at most ``batch_size``
-    keys whose padded size (keys x longest) stays within ``batch_bins`` samples; a clip longer than
-    ``batch_bins`` gets a batch of its own. Written here because ESPnet's numel sampler lets every batch
-    pass its bins by one utterance and has no cap on the count, and inference needs both bounds."""
-    if batch_bins <= 0 or batch_size <= 0:
-        raise ValueError(f"batch_bins ({batch_bins}) and batch_size ({batch_size}) must be positive")
-    batches: list[list[K]] = []
-    for key in sorted(lengths, key=lambda k: -lengths[k]):
-        current = batches[-1] if batches else []
-        if not current or len(current) >= batch_size or (len(current) + 1) * lengths[current[0]] > batch_bins:
-            batches.append([key])
-        else:
-            current.append(key)
-    return batches
-
-
 def dumped_lengths(dump_dir: Path, utts: Iterable[str]) -> dict[str, int]:
     """Samples per utterance of a dump dir, from its ``speech_shape`` (ESPnet shape file), else
     ``utt2num_samples``; ValueError naming the file when one of ``utts`` has no entry."""
     dump_dir = Path(dump_dir)
     path = dump_dir / "speech_shape" if (dump_dir / "speech_shape").is_file() else dump_dir / "utt2num_samples"
     lengths = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        utt, _, shape = line.partition(" ")
+    for utt, shape, number in iter_kv(path):
         try:
             lengths[utt] = int(shape.split(",")[0])
         except ValueError:
-            raise ValueError(f"{path}:{number}: '{line}' is not '<utt> <number of samples>'") from None
+            raise ValueError(f"{path}:{number}: '{utt} {shape}' is not '<utt> <number of samples>'") from None
     missing = [utt for utt in utts if utt not in lengths]
     if missing:
         raise ValueError(f"{path}: no length for utterance {missing[0]} ({len(missing)} in all); rerun stage 2")
@@ -366,18 +346,3 @@ def read_dumped(location: str) -> np.ndarray:
         _, samples = kaldiio.load_mat(location)
         return samples.astype(np.float32)
     return sf.read(location, dtype="float32")[0]
-
-
-def padded_batches(batches: Iterable[Sequence[K]], read: Callable[[K], np.ndarray]
-                   ) -> Iterator[tuple[list[K], torch.Tensor, torch.Tensor]]:
-    """``(keys, speech, lengths)`` for each batch of keys, zero-padded to its longest waveform: the input
-    the speech models take at inference. ``read(key)`` is called only when its batch is reached, so no
-    more than one batch of audio is held at a time."""
-    for batch in batches:
-        keys = list(batch)
-        waveforms = [read(key) for key in keys]
-        lengths = torch.tensor([len(w) for w in waveforms])
-        speech = torch.zeros(len(keys), int(lengths.max()))
-        for row, waveform in enumerate(waveforms):
-            speech[row, : len(waveform)] = torch.from_numpy(waveform)
-        yield keys, speech, lengths

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sst.io import DataDirError, iter_kv, write_kv
 
 # Per-utterance files of a data dir whose value is a single token.
 SINGLE_TOKEN_FILES = ("utt2spk", "utt2lang", "utt2tgt_lang")
@@ -28,58 +29,9 @@ NOT_PER_UTT_SUFFIXES = (".txt", ".ark", ".yaml", ".json", ".log")
 _LINE_BREAKING = re.compile(r"[ \t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
-class DataDirError(ValueError):
-    """A data or dump dir file is malformed; the message names the file and line at fault."""
-
-
 def clean_text(text: str) -> str:
     """A text as it may go in a Kaldi file: tabs, line breaks and runs of spaces become one space."""
     return _LINE_BREAKING.sub(" ", text).strip()
-
-
-def write_kv(path: Path, mapping: Mapping[str, str]) -> None:
-    """Write ``key value`` lines sorted by key (byte order), atomically (temp file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as f:
-        for key in sorted(mapping):
-            value = str(mapping[key])
-            if not key or any(c.isspace() for c in key):
-                raise DataDirError(f"{path}: key {key!r} is empty or contains whitespace")
-            if "\n" in value or "\r" in value:
-                raise DataDirError(f"{path}: value of {key} contains a line break")
-            f.write(f"{key} {value}\n")
-    os.replace(tmp, path)
-
-
-def read_kv(path: Path) -> dict[str, str]:
-    """Read a sorted ``key value`` file; DataDirError naming file and line if it is malformed."""
-    return {key: value for key, value, _ in iter_kv(path)}
-
-
-def iter_kv(path: Path) -> Iterable[tuple[str, str, int]]:
-    """Yield (key, value, line number); checks UTF-8, empty lines, duplicate and unsorted keys."""
-    path = Path(path)
-    previous: bytes | None = None
-    with path.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8").rstrip()
-            except UnicodeDecodeError as e:
-                raise DataDirError(f"{path}:{lineno}: not valid UTF-8 ({e.reason})") from None
-            parts = line.split(maxsplit=1)
-            if not parts:
-                raise DataDirError(f"{path}:{lineno}: empty line")
-            key = parts[0]
-            value = parts[1] if len(parts) == 2 else ""
-            encoded = key.encode("utf-8")
-            if previous is not None and encoded == previous:
-                raise DataDirError(f"{path}:{lineno}: duplicate key {key}")
-            if previous is not None and encoded < previous:
-                raise DataDirError(f"{path}:{lineno}: keys not sorted ({key} after "
-                                   f"{previous.decode('utf-8')}); sort with LC_ALL=C")
-            previous = encoded
-            yield key, value, lineno
 
 
 @dataclass

@@ -18,12 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from sst.data.datadir import read_kv, write_kv
+from sst.io import read_kv, write_kv, write_text
 
 PROVENANCE_DIR = ".provenance"
 _CHUNK = 1 << 20
@@ -126,9 +125,7 @@ class Provenance:
     def save(self, current: dict) -> None:
         """Record ``current`` as what the output is made from (atomically)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.record.with_name(f"{self.record.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(current, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
-        os.replace(tmp, self.record)
+        write_text(self.record, json.dumps(current, indent=1, sort_keys=True, default=str) + "\n")
 
     def keep_work_if_current(self, current: dict, work: Path) -> None:
         """For a step whose partial results in ``work`` survive a kill: delete ``work`` unless this record

@@ -23,7 +23,7 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 from sacrebleu.significance import PairedTest
 
-from sst.data.datadir import read_kv
+from sst.io import read_kv
 from sst.data.langs import CHARACTER_LEVEL_TARGETS, normalize, resource_group
 from sst.eval.results_md import environment_lines, markdown_table
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from sst.data.datadir import iter_kv
+from sst.io import iter_kv, write_text
 
 PACKED = "packed"
 # What packing records about a package: its kind, parameter counts, and for an adapter-only package its bases.
@@ -138,7 +138,7 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
 def write_model_card(packed: Path, exp_dir: Path, model_dir: Path | None = None) -> Path:
     """Write ``packed/README.md`` (see :func:`card_text`); returns its path."""
     path = packed / CARD
-    path.write_text(card_text(packed, exp_dir, packed if model_dir is None else model_dir), encoding="utf-8")
+    write_text(path, card_text(packed, exp_dir, packed if model_dir is None else model_dir))
     return path
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Mapping
@@ -30,12 +29,13 @@ import torch
 import yaml
 from transformers import PreTrainedTokenizerBase
 
+from sst.io import existing_dir, replace_dir, temp_path
+from sst.models.checkpoints import trained_state
 from sst.models.freezing import parameter_report
 from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import MANIFEST, PACKED, write_model_card
 from sst.models.pretrained import load_feature_extractor, load_tokenizer, quiet_loading
 from sst.models.speech_translation import SpeechTranslationModel
-from sst.tasks.launch import trained_state
 
 KINDS = ("adapters", "full")
 # Adapter-only by default: in a recipe the bases stay where training read them (the SAMU export in exp/,
@@ -135,7 +135,7 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     model_conf = config["model_conf"]
     out = exp_dir / PACKED if out is None else out
-    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
+    tmp = temp_path(out)
     shutil.rmtree(tmp, ignore_errors=True)
     if kind == "full":
         model = uninitialised_model(model_conf)
@@ -176,9 +176,15 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
     (tmp / "source.txt").write_text(f"{checkpoint}\n", encoding="utf-8")
     write_model_card(tmp, exp_dir, model_dir=out)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    replace_dir(tmp, out)
     return out
+
+
+def package_dir(model_dir: Path) -> Path:
+    """The package of an experiment dir (its ``packed``, found aside when a repacking was killed midway,
+    see sst.io.replace_dir), or ``model_dir`` itself when it is not an experiment dir holding one."""
+    packed = existing_dir(model_dir / PACKED)
+    return packed if packed.is_dir() else model_dir
 
 
 def check_bases(packed: Path, model: torch.nn.Module, bases: Mapping[str, Mapping[str, str]]) -> None:
@@ -195,7 +201,7 @@ def check_bases(packed: Path, model: torch.nn.Module, bases: Mapping[str, Mappin
 def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslationModel, PreTrainedTokenizerBase]:
     """Load a packed model of either kind (the ``packed`` dir itself or the experiment dir holding it), in
     eval mode."""
-    packed = model_dir / PACKED if (model_dir / PACKED).is_dir() else model_dir
+    packed = package_dir(model_dir)
     kind = package_kind(packed)
     if kind is None:
         raise FileNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")

@@ -10,6 +10,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from torch import nn
 
 from sst.models import freezing
+from sst.models.architectures import XLSR_300M
 from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import load_speech_encoder
 from sst.models.speech_encoder import SpeechEncoder
@@ -23,7 +24,7 @@ class SamuModel(AbsESPnetModel):
 
     def __init__(
         self,
-        encoder_model: str = "facebook/wav2vec2-xls-r-300m",
+        encoder_model: str = XLSR_300M,
         teacher_dim: int = 768,
         pooling_dim: int = 256,
         pretrained: bool = True,

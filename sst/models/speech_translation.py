@@ -15,6 +15,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from sst.models.adapters import attach_adapters
 from sst.models import freezing
+from sst.models.architectures import MBART50_MMT, XLSR_300M
 from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pretrained import load_mbart, load_speech_encoder
 from sst.models.speech_encoder import SpeechEncoder
@@ -52,8 +53,8 @@ class SpeechTranslationModel(AbsESPnetModel):
 
     def __init__(
         self,
-        encoder_model: str = "facebook/wav2vec2-xls-r-300m",
-        decoder_model: str = "facebook/mbart-large-50-many-to-many-mmt",
+        encoder_model: str = XLSR_300M,
+        decoder_model: str = MBART50_MMT,
         pretrained: bool = True,
         encoder_adapter_dim: int = 768,
         decoder_adapter_dim: int = 768,

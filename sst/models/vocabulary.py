@@ -9,7 +9,6 @@ beside it (sst.data.provenance).
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -18,10 +17,13 @@ from torch import nn
 from transformers import MBartForConditionalGeneration, PreTrainedTokenizerBase
 
 from sst.data.langs import MBART50_CODES
+from sst.io import write_text
 
 # mBART's <s> <pad> </s> <unk>: the first four ids, kept in every subset.
 SPECIAL_IDS = (0, 1, 2, 3)
 UNK_ID = 3
+# The dump file of the training targets in trimmed ids, beside ``text_int`` (sst.bin.target_vocab writes it).
+TRIMMED = "text_int_trimmed"
 
 
 def required_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
@@ -47,9 +49,7 @@ def write_vocabulary(path: Path, ids: Iterable[int]) -> None:
     """Write the sorted ids, one per line (atomically)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(f"{i}\n" for i in sorted(set(ids))), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(f"{i}\n" for i in sorted(set(ids))))
 
 
 def read_vocabulary(path: str | Path) -> list[int]:

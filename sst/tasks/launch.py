@@ -1,4 +1,4 @@
-"""Turning a recipe's dump directories into an ESPnet training command line, and picking its result."""
+"""Turning a recipe's dump directories into an ESPnet training command line (its result: sst.models.checkpoints)."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +15,6 @@ from espnet2.tasks.abs_task import scheduler_classes
 from sst.data.provenance import Provenance, describe, dump_fingerprint, file_digest, model_fingerprint
 from sst.tasks.base import ModelConfTask
 
-# The averaged n-best checkpoint ESPnet writes at the end of training, then its single best one.
-CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "valid.acc.best.pth")
 # Trainer options that say where and how fast to train, not what is learnt: an experiment may resume
 # with other values.
 RESOURCE_OPTIONS = ("--ngpu", "--multiprocessing_distributed", "--num_workers", "--dist_backend",
@@ -173,35 +171,3 @@ def run_espnet(task: type[ModelConfTask], cmd: list[str]) -> None:
 def is_main_process() -> bool:
     """False in the non-zero ranks of a multi-node launch, which must not write shared results."""
     return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0"))) == 0
-
-
-def best_checkpoint(exp_dir: Path) -> Path:
-    """The checkpoint to export or decode with: the n-best average, else the best, else the last."""
-    for name in CHECKPOINT_PREFERENCE:
-        if (exp_dir / name).exists():
-            return exp_dir / name
-    candidates = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
-    if not candidates:
-        raise FileNotFoundError(f"{exp_dir}: no trained checkpoint (looked for {', '.join(CHECKPOINT_PREFERENCE)}"
-                                " and N.epoch.pth); has training run?")
-    return candidates[-1]
-
-
-def trained_state(exp_dir: Path, checkpoint: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The weights of ``checkpoint`` for ``model``, its frozen parameters exactly as they were trained.
-
-    ESPnet's n-best averaging sums the checkpoints and divides by n, which moves values that never
-    changed by a rounding step; the frozen parameters (``requires_grad`` False in ``model``) of an
-    averaged checkpoint are therefore taken from a single-epoch checkpoint of the experiment.
-    """
-    # mmap: a full-size checkpoint (3.4 GB) is paged in as load_state_dict copies it, not held twice.
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    epochs = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
-    if not epochs or checkpoint.resolve() in {path.resolve() for path in epochs}:
-        return state
-    single = torch.load(epochs[-1], map_location="cpu", weights_only=True, mmap=True)
-    for name, parameter in model.named_parameters(remove_duplicate=False):  # every name of a tied weight
-        if not parameter.requires_grad:
-            state[name] = single[name]
-    return state
-

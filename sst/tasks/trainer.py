@@ -12,6 +12,8 @@ from unittest import mock
 import torch
 from espnet2.train.trainer import Trainer
 
+from sst.io import atomic_path
+
 
 class TornCheckpointError(OSError):
     """``checkpoint.pth`` cannot be read; the message says which file and what to delete."""
@@ -40,17 +42,12 @@ def check_checkpoint(checkpoint: Path) -> None:
 
 
 def _atomic_save(original: Any) -> Any:
-    """``torch.save`` that writes a path through a temporary file and a rename."""
+    """``torch.save`` that writes a path through a temporary file and a rename (sst.io.atomic_path)."""
     def save(obj: object, f: Any, *args: Any, **kwargs: Any) -> None:
         if not isinstance(f, (str, os.PathLike)):
             return original(obj, f, *args, **kwargs)
-        tmp = f"{os.fspath(f)}.tmp{os.getpid()}"
-        try:
+        with atomic_path(f) as tmp:
             original(obj, tmp, *args, **kwargs)
-            os.replace(tmp, f)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     return save
 
 

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     import sacrebleu
 
-    from sst.bin.st_inference import decode_utterances
+    from sst.inference.beam_search import decode_utterances
 
     torch.manual_seed(0)
     model = build_st_model(MEDIUM_ENCODER, MEDIUM_DECODER, MEDIUM_ADAPTER_DIM, ["encoder", "decoder"]).eval()

@@ -184,7 +184,7 @@ def costs(large_files: dict[str, dict[str, float]]) -> list[str]:
         f"untie mBART's tied embedding / LM head (250,054 x 1024, 1.02 GB), which is then stored three times: an "
         f"averaged file is {st_ave:.2f} GB against {st_epoch:.2f} GB per epoch. Named, not changed (ESPnet's code); "
         "packing reads only the trained (adapter) weights from it. The frozen weights are taken from one epoch file "
-        "(`sst.tasks.launch.trained_state`), now loaded with `mmap=True`, so packing maps the 3.4 GB files "
+        "(`sst.models.checkpoints.trained_state`), now loaded with `mmap=True`, so packing maps the 3.4 GB files "
         "instead of holding two more copies in anonymous memory.",
         f"- **250k-way logits.** fp32 logits cost {vocab * 4 / 1e6:.1f} MB per target token, and the "
         f"label-smoothed cross-entropy keeps the logits, their log-softmax and the gradient: about "

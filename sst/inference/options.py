@@ -1,0 +1,30 @@
+"""The decoding settings shared by stage 5, ``sst.bin.translate`` and ``sst.bin.longform_decode``:
+defaults, then a decoding YAML (``conf/decode_st.yaml``), then command-line overrides."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+DECODE_DEFAULTS = {"beam_size": 5, "length_penalty": 1.0, "max_length": 200, "max_len_ratio": 0.0,
+                   "batch_size": 16, "batch_bins": 4000000}
+
+
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    """``--config`` (decoding YAML) and one override option per decoding setting."""
+    parser.add_argument("--config", type=Path, default=None, help="decoding YAML (conf/decode_st.yaml)")
+    for key, value in DECODE_DEFAULTS.items():
+        parser.add_argument(f"--{key}", type=type(value), default=None, help=f"overrides the config (default {value})")
+
+
+def decode_options(args: argparse.Namespace) -> dict:
+    """The decoding settings: defaults, then the config file, then command-line overrides."""
+    options = dict(DECODE_DEFAULTS)
+    if args.config:
+        options.update(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
+    unknown = set(options) - set(DECODE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"{args.config}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+    options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
+    return options
