@@ -67,7 +67,9 @@ Stages 2-6 (../../tools/st.sh, the same for every recipe):
   6      scoring                                                                   exp/st_*/RESULTS.md
 Sets are <split>_<src>_<tgt> (data/<set>, dump/<set>; e.g. train_fr_en, test_en_de), one per direction of
 --src_langs x --tgt_langs with src != tgt. A tag names the languages of combined sets: the sources, then the
-targets, each joined with '.' (fr.de-en, en-de.ja).
+targets, each joined with '.' (fr.de-en, en-de.ja). "../../tools/st.sh [options] plan" (from a recipe folder)
+checks the options and prints the plan (stages, languages, sets, tags, dumps, experiment dirs) as shell
+assignments, running nothing.
 
 Options of the stages [default]:
   --stage N, --stop_stage M  first and last stage to run (0-1 are the recipe's) [${stage}, ${stop_stage}]
