@@ -120,8 +120,8 @@ def test_parse_options_forwards_undeclared_options(forwarding_script: Path, tmp_
                   "pos"], tmp_path)
     assert result.returncode == 0, result.stderr
     # in order, so the command sees the later --foo last; messages of the next script name the one the user ran
-    assert result.stdout.splitlines() == ["nj=7|rest=pos",
-                                          "<--first><1><--foo><x y><--bar><1><--from_config><a b><--foo><z> (next: fwd.sh)"]
+    assert result.stdout.splitlines() == [
+        "nj=7|rest=pos", "<--first><1><--foo><x y><--bar><1><--from_config><a b><--foo><z> (next: fwd.sh)"]
     result = run([str(forwarding_script), "--foo", "x", "--help", "--nj", "3"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "Usage: fwd.sh [options]\n<--first><1><--foo><x><--help> (next: fwd.sh)\n"

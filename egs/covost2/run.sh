@@ -12,8 +12,8 @@ die() { log "ERROR: $*" >&2; exit 1; }
 covost2="${COVOST2}"
 commonvoice="${COMMONVOICE}"
 # The corpus settings: what st.sh is given before the command line's options (a later option wins).
-forward_to=(../../tools/st.sh --corpus covost2 --src_langs "fr de es ca it ru zh pt fa et mn nl tr ar sv lv sl ta ja id cy"
-            --tgt_langs en)
+forward_to=(../../tools/st.sh --corpus covost2
+            --src_langs "fr de es ca it ru zh pt fa et mn nl tr ar sv lv sl ta ja id cy" --tgt_langs en)
 help_message="Usage: ./run.sh [options]
 CoVoST-2 speech translation with a SAMU-XLS-R encoder and an mBART-50 decoder (frozen, with adapters).
 CoVoST-2 has X->en (many-to-one) and en->X (one-to-many: --src_langs en --tgt_langs \"de ja zh ...\"); ca and

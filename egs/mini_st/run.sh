@@ -16,9 +16,9 @@ encoders="xlsr samu"
 tiny_args=""
 # The corpus settings: what st.sh is given before the command line's options (a later option wins). ST is
 # trained on four languages and tested on all six, so pt and nl are zero-shot directions.
-forward_to=(../../tools/st.sh --corpus covost2 --src_langs "fr de es it pt nl" --tgt_langs en --train_langs "fr de es it"
-            --nj 2 --ngpu 0 --seed 0 --longform true --longform_split longform_test --encoder_model models/wav2vec2
-            --teacher_model models/teacher --decoder_model models/mbart)
+forward_to=(../../tools/st.sh --corpus covost2 --src_langs "fr de es it pt nl" --tgt_langs en
+            --train_langs "fr de es it" --nj 2 --ngpu 0 --seed 0 --longform true --longform_split longform_test
+            --encoder_model models/wav2vec2 --teacher_model models/teacher --decoder_model models/mbart)
 help_message="Usage: ./run.sh [options]
 The whole pipeline on the mini_st demo corpus (six source languages -> English, espeak-ng speech).
 
