@@ -6,8 +6,8 @@
 #
 #   forward_to=(../../tools/st.sh --corpus covost2 --src_langs "fr de" --tgt_langs en)  # its corpus settings
 #   . ../../tools/parse_options.sh     # its own options; the others are appended to forward_to
-#   plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0; prints the stages, languages
-#   eval "${plan}"                     # and set names (shell assignments) that stages 0-1 need
+#   plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0 (no Python needed); prints the
+#   eval "${plan}"                     # stages, languages and set names (shell assignments) stages 0-1 need
 #   ... stages 0-1 ...
 #   "${forward_to[@]}"                 # stages 2-6
 #
@@ -77,8 +77,8 @@ Options of the stages [default]:
   --ngpu N                   GPUs for training (several: DDP on one node; 0: CPU; more than the
                              machine has stops the run before stage 2) [${ngpu}]
   --num_nodes N              nodes for training, --ngpu GPUs each (needs the slurm backend in cmd.sh) [${num_nodes}]
-  --corpus C                 the corpus, for the language check before stage 0 and the groups of the scoring
-                             tables: covost2 (resource groups), europarl_st, none (no check) [${corpus}]
+  --corpus C                 how scoring groups the directions: covost2 (resource groups), europarl_st, none
+                             [${corpus}]
   --src_langs "L ..."        source languages: every direction <src>-><tgt> of --src_langs x --tgt_langs with
                              src != tgt is prepared, dumped and by default trained and tested, one model for
                              all of them [${src_langs}]
@@ -130,8 +130,6 @@ HELP
 . "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
 [ $# -eq 0 ] || [ "$*" = plan ] || die "unexpected argument '$1' (see --help)"
 [ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
-. ./path.sh
-. ./cmd.sh
 
 # The plan: languages, set names, tags, combined dumps and experiment dirs.
 [ -n "${src_langs}" ] && [ -n "${tgt_langs}" ] || die "--src_langs and --tgt_langs are required (see --help)"
@@ -200,8 +198,6 @@ if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
 fi
 decode_dir="${st_exp}/decode_${inference_tag}"
 
-[ "${corpus}" = none ] || python -m sst.bin.check_langs --corpus "${corpus}" --src_langs "${src_langs}" \
-    --tgt_langs "${tgt_langs}"
 if [ "$*" = plan ]; then
     declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs data_sets train_sets \
         valid_sets test_sets samu_train_sets samu_valid_sets samu_eval_sets longform_sets train_tag samu_tag \
@@ -213,6 +209,8 @@ fi
 # One run per recipe folder at a time: a second one stops here (the lock goes with this process).
 exec 9> .st.lock
 flock -n 9 || die "another run of $(basename "$0") is working in $(pwd) (it holds .st.lock); wait for it to end"
+. ./path.sh
+. ./cmd.sh
 # --ngpu GPUs must be there before any work is done (jobs on slurm nodes check on their node).
 if [ "${ngpu}" -gt 0 ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ] && [[ "${train_cmd}" != *"--backend slurm"* ]]; then
     python -c "import sys, torch; sys.exit(torch.cuda.device_count() < ${ngpu})" || \

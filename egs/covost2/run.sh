@@ -39,9 +39,10 @@ Examples:
 "
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
-. ./path.sh
 plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages, languages, set names
 eval "${plan}"
+. ./path.sh
+python -m sst.bin.check_langs --corpus covost2 --src_langs "${src_langs}" --tgt_langs "${tgt_langs}"
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: CoVoST-2 TSVs into ${covost2}, Common Voice (release 4 or later) check in ${commonvoice}"

@@ -37,9 +37,10 @@ Examples:
 "
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
-. ./path.sh
 plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages, languages, set names
 eval "${plan}"
+. ./path.sh
+python -m sst.bin.check_langs --corpus europarl_st --src_langs "${src_langs}" --tgt_langs "${tgt_langs}"
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: Europarl-ST v1.1 into ${europarl_st}"

@@ -42,11 +42,11 @@ Options of this recipe [default]:
 "
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
+plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages, languages, set names
+eval "${plan}"
 
 ../../tools/install.sh
 . ./path.sh
-plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages, languages, set names
-eval "${plan}"
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
     log "Stage 0: tiny stand-in models into models/ (log: models/make_tiny_models.log)"
