@@ -404,6 +404,32 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
 
 
+def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """The demo's stages 3-5: the xlsr pass skips SAMU, the samu pass distils then trains on its encoder;
+    both train with the demo's seed and decode the long recordings too."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    result = run(["./run.sh", "--stage", "3", "--stop_stage", "5", "--src_langs", "fr de pt", "--train_langs", "fr de"],
+                 recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    (samu_train,) = by_name["samu_train"]
+    assert samu_train == [
+        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/samu_train_fr.de.pt-en", "--valid_dump",
+        "dump/samu_dev_fr.de.pt-en", "--output_dir", "exp/samu_train_samu_fr.de.pt-en", "--encoder_model",
+        "models/wav2vec2", "--ngpu", "0", "--seed", "0"]
+    trainings = [(call[call.index("--output_dir") + 1], call[call.index("--encoder_model") + 1], call[-2:])
+                 for call in by_name["st_train"]]
+    assert trainings == [("exp/st_xlsr_adapter", "models/wav2vec2", ["--seed", "0"]),
+                         ("exp/st_samu_adapter", "exp/samu_train_samu_fr.de.pt-en/encoder_hf", ["--seed", "0"])]
+    assert {call[call.index("--train_dump") + 1] for call in by_name["st_train"]} == {"dump/st_train_fr.de-en"}
+    longform = ["data/longform_test_fr_en", "data/longform_test_de_en", "data/longform_test_pt_en"]
+    assert [call[call.index("--data_dir") + 1:call.index("--output_dir")]
+            for call in by_name["longform_decode"]] == [longform, longform]
+
+
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """--target_vocab true: stage 2 collects the vocabulary of the training sets and trims the train and valid
     targets; stage 4 trains a separate experiment with it; the default (false) calls neither."""
