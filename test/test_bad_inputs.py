@@ -243,7 +243,8 @@ def test_ngpu_beyond_the_machine_stops_st_sh_before_stage_2(tmp_path: Path) -> N
     (tmp_path / "tools").symlink_to(ROOT / "tools")
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "torch.py").write_text("class cuda:\n    device_count = staticmethod(lambda: 0)\n")
-    result = subprocess.run([str(tmp_path / "tools" / "st.sh"), "--stage", "2", "--stop_stage", "6", "--train_tag", "x"],
+    result = subprocess.run([str(tmp_path / "tools" / "st.sh"), "--stage", "2", "--stop_stage", "6",
+                             "--src_langs", "fr", "--tgt_langs", "en"],
                             cwd=recipe, capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": str(tmp_path / "fake")})
     assert result.returncode == 1 and "Stage 2" not in result.stdout

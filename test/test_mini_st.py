@@ -49,7 +49,7 @@ def test_demo_runs_every_stage(demo_run: tuple[Path, subprocess.CompletedProcess
         assert f"Stage {stage}" in result.stdout
     for model in ("wav2vec2", "teacher", "mbart"):
         assert (recipe / "models" / model / "config.json").is_file()
-    samu_exp = recipe / f"exp/samu_train_samu_{'.'.join(SRC_LANGS)}"  # the SAMU languages are --src_langs
+    samu_exp = recipe / f"exp/samu_train_samu_{'.'.join(SRC_LANGS)}-en"  # the SAMU languages are --src_langs
     assert (samu_exp / "encoder_hf/config.json").is_file()
     assert "## SAMU retrieval" in (samu_exp / "RESULTS.md").read_text()
 

@@ -44,13 +44,17 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> subproc
 
 # ---------------------------------------------------------------------------------------------- parse_options
 
+def bash_script(path: Path, body: str) -> Path:
+    """An executable bash script (set -euo pipefail) at path."""
+    path.write_text(f"#!/usr/bin/env bash\nset -euo pipefail\n{body}")
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture()
 def options_script(tmp_path: Path) -> Path:
     """A script declaring a few options and printing them after parse_options.sh."""
-    script = tmp_path / "opts.sh"
-    script.write_text(f"""#!/usr/bin/env bash
-set -euo pipefail
-nj=4
+    return bash_script(tmp_path / "opts.sh", f"""nj=4
 use_gpu=false
 src_langs="fr de"
 name=x
@@ -59,8 +63,6 @@ help_message="Usage: opts.sh [options] <dir>
 . {TOOLS}/parse_options.sh
 echo "nj=$nj|use_gpu=$use_gpu|src_langs=$src_langs|name=$name|rest=$*"
 """)
-    script.chmod(0o755)
-    return script
 
 
 def test_parse_options_sets_declared_variables(options_script: Path, tmp_path: Path) -> None:
@@ -97,6 +99,33 @@ def test_parse_options_help(options_script: Path, tmp_path: Path, flag: str) -> 
     result = run([str(options_script), "--nj", "2", flag], tmp_path)
     assert result.returncode == 0
     assert result.stdout == "Usage: opts.sh [options] <dir>\n  --nj N   number of jobs\n"
+
+
+@pytest.fixture()
+def forwarding_script(tmp_path: Path) -> Path:
+    """A script declaring one option and passing the others on to a command that prints its arguments."""
+    bash_script(tmp_path / "next.sh", 'printf "<%s>" "$@"\necho " (next: $OPTIONS_SCRIPT)"\n')
+    return bash_script(tmp_path / "fwd.sh", f"""nj=4
+forward_to=({tmp_path / "next.sh"} --first 1)
+help_message="Usage: fwd.sh [options]"
+. {TOOLS}/parse_options.sh
+echo "nj=$nj|rest=$*"
+"${{forward_to[@]}}"
+""")
+
+
+def test_parse_options_forwards_undeclared_options(forwarding_script: Path, tmp_path: Path) -> None:
+    config = tmp_path / "fwd.conf"
+    config.write_text('--nj 7\n--from_config "a b"\n')
+    result = run([str(forwarding_script), "--foo", "x y", "--nj", "2", "--bar=1", "--config", str(config), "--foo", "z",
+                  "pos"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    # in order, so the command sees the later --foo last; messages of the next script name the one the user ran
+    assert result.stdout.splitlines() == [
+        "nj=7|rest=pos", "<--first><1><--foo><x y><--bar><1><--from_config><a b><--foo><z> (next: fwd.sh)"]
+    result = run([str(forwarding_script), "--foo", "x", "--help", "--nj", "3"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Usage: fwd.sh [options]\n<--first><1><--foo><x><--help> (next: fwd.sh)\n"
 
 
 # ---------------------------------------------------------------------------------------------- dispatch.sh
@@ -221,9 +250,45 @@ def test_dispatch_slurm_multi_node_runs_the_command_under_srun(tmp_path: Path,
 def recipe_copy(tmp_path: Path, name: str) -> Path:
     """A copy of egs/<name> in tmp_path/egs/<name> beside a link to tools/, so runs write no repo files."""
     dest = tmp_path / "egs" / name
-    shutil.copytree(ROOT / "egs" / name, dest, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
-    (tmp_path / "tools").symlink_to(TOOLS)
+    shutil.copytree(ROOT / "egs" / name, dest,
+                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "models"))
+    if not (tmp_path / "tools").exists():
+        (tmp_path / "tools").symlink_to(TOOLS)
     return dest
+
+
+def test_an_option_added_to_st_sh_reaches_every_recipe(tmp_path: Path) -> None:
+    """A new option declared in tools/st.sh (its default and help line there only) is in every recipe's
+    --help and reaches st.sh from every recipe's command line and --config file, with no other edit."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for entry in TOOLS.iterdir():
+        if entry.name != "st.sh":
+            (tools / entry.name).symlink_to(entry)
+    (tmp_path / "setup.py").symlink_to(ROOT / "setup.py")  # mini_st's install.sh: the environment is up to date
+    st_sh = (TOOLS / "st.sh").read_text()
+    parse = '. "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"\n'
+    for old, new in (("\nstage=0\n", "\nstage=0\nnew_option=default\n"),
+                     ("\nHELP\n}", "\n  --new_option X             a new option [${new_option}]\nHELP\n}"),
+                     (parse, parse + 'echo "st.sh got new_option=${new_option}" >&2\n')):
+        assert st_sh.count(old) == 1, old
+        st_sh = st_sh.replace(old, new)
+    (tools / "st.sh").write_text(st_sh)
+    (tools / "st.sh").chmod(0o755)
+    config = tmp_path / "new.conf"
+    config.write_text("--new_option from_config\n")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for name in ("covost2", "europarl_st", "mini_st"):
+        recipe = recipe_copy(tmp_path, name)
+        help_text = run(["./run.sh", "--new_option", "shown", "--help"], recipe, env).stdout
+        assert "  --new_option X             a new option [shown]" in help_text.splitlines(), name
+        for options, value in ((["--new_option", "given"], "given"), (["--config", str(config)], "from_config"),
+                               ([], "default")):
+            # stage 7: st.sh checks the options and makes its plan, and no stage runs
+            result = run(["./run.sh", "--stage", "7", *options], recipe, env)
+            assert result.returncode == 0, result.stdout + result.stderr
+            got = [line for line in result.stderr.splitlines() if line.startswith("st.sh got")]
+            assert got and set(got) == {f"st.sh got new_option={value}"}, (name, result.stderr)
 
 
 @pytest.mark.parametrize("recipe", RECIPES)
@@ -307,36 +372,63 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
                                             "dump/train_fr_en", "--decoder_model",
                                             "facebook/mbart-large-50-many-to-many-mmt"]]
     assert by_name["combine_data"] == [
-        ["--output_dir", "dump/train_fr.de.es", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
-        ["--output_dir", "dump/dev_fr.de.es", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"],
-        ["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_en"],
-        ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_en"]]
+        ["--output_dir", "dump/samu_train_fr.de.es-en", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
+        ["--output_dir", "dump/samu_dev_fr.de.es-en", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"],
+        ["--output_dir", "dump/st_train_fr.de-en", "dump/train_fr_en", "dump/train_de_en"],
+        ["--output_dir", "dump/st_dev_fr.de-en", "dump/dev_fr_en", "dump/dev_de_en"]]
     assert by_name["samu_train"] == [[
-        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/train_fr.de.es", "--valid_dump",
-        "dump/dev_fr.de.es", "--output_dir", "exp/samu_train_samu_fr.de.es", "--encoder_model", "facebook/wav2vec2-xls-r-300m",
+        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/samu_train_fr.de.es-en", "--valid_dump",
+        "dump/samu_dev_fr.de.es-en", "--output_dir", "exp/samu_train_samu_fr.de.es-en", "--encoder_model",
+        "facebook/wav2vec2-xls-r-300m",
         "--ngpu", "2", "--multiprocessing_distributed", "true", "--seed", "3"]]
-    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu_fr.de.es", "--teacher_model",
+    assert by_name["samu_eval"] == [["--model_dir", "exp/samu_train_samu_fr.de.es-en", "--teacher_model",
                                      "sentence-transformers/LaBSE", "--dump_dirs", "dump/dev_fr_en",
                                      "dump/dev_de_en", "dump/dev_es_en"]]
     assert by_name["st_train"] == [[
-        "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/train_fr.de", "--valid_dump",
-        "dump/dev_fr.de", "--output_dir", "exp/st_train_st_samu_adapter_fr.de", "--encoder_model",
-        "exp/samu_train_samu_fr.de.es/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
+        "--config", "conf/tuning/train_st_samu_adapter.yaml", "--train_dump", "dump/st_train_fr.de-en", "--valid_dump",
+        "dump/st_dev_fr.de-en", "--output_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--encoder_model",
+        "exp/samu_train_samu_fr.de.es-en/encoder_hf", "--decoder_model", "facebook/mbart-large-50-many-to-many-mmt",
         "--pack", "full", "--ngpu", "2", "--multiprocessing_distributed", "true", "--max_epoch", "2", "--use_amp", "true"]]
-    decode = "exp/st_train_st_samu_adapter_fr.de/decode_st_beam_size10"
+    decode = "exp/st_train_st_samu_adapter_fr.de-en/decode_st_beam_size10"
     assert by_name["st_inference"] == [[
-        "--model_dir", "exp/st_train_st_samu_adapter_fr.de", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
+        "--model_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--dump_dir", "dump/test_fr_en", "dump/test_de_en",
         "dump/test_es_en", "--output_dir", f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
-    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de", "--decode_dirs",
+    assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
                                  "--corpus", "covost2", "--seen_langs", "fr de"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
-    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de/train.log").read_text()
+    assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de-en/train.log").read_text()
     assert (recipe / f"{decode}/logs/decode.log").is_file()
     assert (recipe / "dump/logs/dump_audio.log").is_file()
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
+
+
+def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """The demo's stages 3-5: the xlsr pass skips SAMU, the samu pass distils then trains on its encoder;
+    both train with the demo's seed and decode the long recordings too."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    result = run(["./run.sh", "--stage", "3", "--stop_stage", "5", "--src_langs", "fr de pt", "--train_langs", "fr de"],
+                 recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    (samu_train,) = by_name["samu_train"]
+    assert samu_train == [
+        "--config", "conf/tuning/train_samu.yaml", "--train_dump", "dump/samu_train_fr.de.pt-en", "--valid_dump",
+        "dump/samu_dev_fr.de.pt-en", "--output_dir", "exp/samu_train_samu_fr.de.pt-en", "--encoder_model",
+        "models/wav2vec2", "--ngpu", "0", "--seed", "0"]
+    trainings = [(call[call.index("--output_dir") + 1], call[call.index("--encoder_model") + 1], call[-2:])
+                 for call in by_name["st_train"]]
+    assert trainings == [("exp/st_xlsr_adapter", "models/wav2vec2", ["--seed", "0"]),
+                         ("exp/st_samu_adapter", "exp/samu_train_samu_fr.de.pt-en/encoder_hf", ["--seed", "0"])]
+    assert {call[call.index("--train_dump") + 1] for call in by_name["st_train"]} == {"dump/st_train_fr.de-en"}
+    longform = ["data/longform_test_fr_en", "data/longform_test_de_en", "data/longform_test_pt_en"]
+    assert [call[call.index("--data_dir") + 1:call.index("--output_dir")]
+            for call in by_name["longform_decode"]] == [longform, longform]
 
 
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
@@ -350,11 +442,11 @@ def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str
     by_name = {call[0]: call[1:] for call in calls_of(calls_file)}
     assert by_name["target_vocab"] == ["--train_dump_dirs", "dump/train_fr_en", "dump/train_de_en", "--dump_dirs",
                                        "dump/dev_de_en", "dump/dev_fr_en", "dump/train_de_en", "dump/train_fr_en",
-                                       "--output", "dump/target_vocab_fr.de.txt", "--decoder_model",
+                                       "--output", "dump/target_vocab_fr.de-en.txt", "--decoder_model",
                                        "facebook/mbart-large-50-many-to-many-mmt", "--extra_text", "a.txt", "b.txt"]
     st_train = by_name["st_train"]
-    assert st_train[st_train.index("--output_dir") + 1] == "exp/st_train_st_samu_adapter_fr.de_trimmed"
-    assert st_train[st_train.index("--target_vocabulary") + 1] == "dump/target_vocab_fr.de.txt"
+    assert st_train[st_train.index("--output_dir") + 1] == "exp/st_train_st_samu_adapter_fr.de-en_trimmed"
+    assert st_train[st_train.index("--target_vocabulary") + 1] == "dump/target_vocab_fr.de-en.txt"
     calls_file.unlink()
     assert run(["./run.sh", "--stage", "2", "--stop_stage", "4", "--src_langs", "fr", "--ngpu", "0", "--st_encoder",
                 "xlsr"], recipe, env).returncode == 0
@@ -375,22 +467,22 @@ def test_zero_shot_samu_defaults_to_every_source_language(recipe: str, tmp_path:
     assert result.returncode == 0, result.stdout + result.stderr
     calls = calls_of(calls_file)
     assert [c[1:] for c in calls if c[0] == "combine_data"] == [
-        ["--output_dir", "dump/train_fr.de.es", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
-        ["--output_dir", "dump/dev_fr.de.es", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"]]
+        ["--output_dir", "dump/samu_train_fr.de.es-en", "dump/train_fr_en", "dump/train_de_en", "dump/train_es_en"],
+        ["--output_dir", "dump/samu_dev_fr.de.es-en", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_es_en"]]
     (samu_train,) = [c for c in calls if c[0] == "samu_train"]
-    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/train_fr.de.es"
+    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/samu_train_fr.de.es-en"
     calls_file.unlink()
     result = run([*command, "--samu_langs", "fr de"], recipe_dir, env)
     assert result.returncode == 0, result.stdout + result.stderr
     (samu_train,) = [c for c in calls_of(calls_file) if c[0] == "samu_train"]
-    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/train_fr.de"
+    assert samu_train[samu_train.index("--train_dump") + 1] == "dump/samu_train_fr.de-en"
     help_text = run(["./run.sh", "--help"], recipe_dir).stdout
     assert "--samu_langs" in help_text and "[--src_langs]" in help_text.split("--samu_langs", 1)[1].splitlines()[0]
 
 
 def test_covost2_one_to_many_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """En->X with two targets: one ST model trained on both directions, both decoded and scored; SAMU on the
-    English speech once."""
+    English speech once, combined into dumps of its own: rerunning stage 3 leaves the ST training data alone."""
     env, calls_file = recorded_calls
     recipe = recipe_copy(tmp_path, "covost2")
     result = run(["./run.sh", "--stage", "3", "--src_langs", "en", "--tgt_langs", "de ja"], recipe, env)
@@ -399,11 +491,17 @@ def test_covost2_one_to_many_wiring(tmp_path: Path, recorded_calls: tuple[dict[s
     for call in calls_of(calls_file):
         by_name.setdefault(call[0], []).append(call[1:])
     assert by_name["check_langs"] == [["--corpus", "covost2", "--src_langs", "en", "--tgt_langs", "de ja"]]
-    assert by_name["combine_data"] == [["--output_dir", "dump/train_en-de.ja", "dump/train_en_de"],
-                                       ["--output_dir", "dump/dev_en-de.ja", "dump/dev_en_de"],
-                                       ["--output_dir", "dump/train_en-de.ja", "dump/train_en_de", "dump/train_en_ja"],
-                                       ["--output_dir", "dump/dev_en-de.ja", "dump/dev_en_de", "dump/dev_en_ja"]]
-    assert len(by_name["st_train"]) == 1
+    assert by_name["combine_data"] == [
+        ["--output_dir", "dump/samu_train_en-de.ja", "dump/train_en_de"],
+        ["--output_dir", "dump/samu_dev_en-de.ja", "dump/dev_en_de"],
+        ["--output_dir", "dump/st_train_en-de.ja", "dump/train_en_de", "dump/train_en_ja"],
+        ["--output_dir", "dump/st_dev_en-de.ja", "dump/dev_en_de", "dump/dev_en_ja"]]
+    (samu_train,) = by_name["samu_train"]
+    (st_train,) = by_name["st_train"]
+    samu_dumps = {samu_train[samu_train.index(flag) + 1] for flag in ("--train_dump", "--valid_dump")}
+    st_dumps = {st_train[st_train.index(flag) + 1] for flag in ("--train_dump", "--valid_dump")}
+    assert samu_dumps == {"dump/samu_train_en-de.ja", "dump/samu_dev_en-de.ja"}
+    assert st_dumps == {"dump/st_train_en-de.ja", "dump/st_dev_en-de.ja"}
     (st_inference,) = by_name["st_inference"]
     assert st_inference[st_inference.index("--dump_dir") + 1:st_inference.index("--output_dir")] == [
         "dump/test_en_de", "dump/test_en_ja"]
@@ -473,8 +571,8 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
     assert [c[2:6] for c in calls if c[0] == "embed_teacher"] == [["dump/dev_de_fr", "dump/dev_fr_en",
                                                                    "dump/train_de_fr", "dump/train_fr_en"]]
     assert [c[1:] for c in calls if c[0] == "combine_data"] == [
-        ["--output_dir", "dump/train_fr.de", "dump/train_fr_en", "dump/train_de_fr"],
-        ["--output_dir", "dump/dev_fr.de", "dump/dev_fr_en", "dump/dev_de_fr"]]
+        ["--output_dir", "dump/samu_train_fr.de-fr.en", "dump/train_fr_en", "dump/train_de_fr"],
+        ["--output_dir", "dump/samu_dev_fr.de-fr.en", "dump/dev_fr_en", "dump/dev_de_fr"]]
     calls_file.unlink()
 
     result = run(["./run.sh", "--stage", "3", "--stop_stage", "5", "--src_langs", "fr de", "--tgt_langs", "en fr",
@@ -487,8 +585,8 @@ def test_st_stages_wiring_europarl_xlsr(tmp_path: Path, recorded_calls: tuple[di
         by_name.setdefault(call[0], []).append(call[1:])
     assert set(by_name) == {"check_langs", "combine_data", "st_train", "st_inference"}
     assert by_name["combine_data"] == [
-        ["--output_dir", "dump/train_fr.de-en.fr", "dump/train_fr_en", "dump/train_de_en", "dump/train_de_fr"],
-        ["--output_dir", "dump/dev_fr.de-en.fr", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_de_fr"]]
+        ["--output_dir", "dump/st_train_fr.de-en.fr", "dump/train_fr_en", "dump/train_de_en", "dump/train_de_fr"],
+        ["--output_dir", "dump/st_dev_fr.de-en.fr", "dump/dev_fr_en", "dump/dev_de_en", "dump/dev_de_fr"]]
     (st_train,) = by_name["st_train"]
     assert st_train[st_train.index("--encoder_model") + 1] == "facebook/wav2vec2-xls-r-300m"
     assert st_train[st_train.index("--output_dir") + 1] == "exp/st_baseline"
@@ -665,6 +763,6 @@ def test_multi_node_training_wiring(tmp_path: Path, recorded_calls: tuple[dict[s
     assert result.returncode == 0, result.stdout + result.stderr
     (st_train,) = [call[1:] for call in calls_of(calls_file) if call[0] == "st_train"]
     assert st_train[-8:] == ["--ngpu", "4", "--multiprocessing_distributed", "true", "--dist_launcher", "slurm",
-                             "--dist_init_method", f"file://{recipe}/exp/st_train_st_samu_adapter_fr/.dist_init"]
+                             "--dist_init_method", f"file://{recipe}/exp/st_train_st_samu_adapter_fr-en/.dist_init"]
     sbatch = record.read_text().splitlines()
     assert {"--nodes=2", "--ntasks-per-node=1", "--gres=gpu:4"} <= set(sbatch)

@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Stages 2-6 shared by every recipe (what ESPnet's asr.sh is to its recipes): feature prep, SAMU
-# distillation, adapter ST training, decoding and scoring. A recipe's run.sh prepares data/<set>/
-# (stages 0-1) and calls this script from the recipe folder with the set lists, e.g.
+# distillation, adapter ST training, decoding and scoring. This script owns every option of those stages,
+# its default and its help line, and makes the set names and tags of every recipe. A recipe's run.sh holds
+# its corpus settings and its stages 0-1 and passes every option it does not know on to this script:
 #
-#   ../../tools/st.sh --train_sets "train_fr_en train_de_en" --valid_sets "dev_fr_en dev_de_en" \
-#       --test_sets "test_fr_en test_de_en" --train_tag fr.de --samu_tag fr.de ...
+#   forward_to=(../../tools/st.sh --corpus covost2 --src_langs "fr de" --tgt_langs en)  # its corpus settings
+#   . ../../tools/parse_options.sh     # its own options; the others are appended to forward_to
+#   plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0 (no Python needed); prints the
+#   eval "${plan}"                     # stages, languages and set names (shell assignments) stages 0-1 need
+#   ... stages 0-1 ...
+#   "${forward_to[@]}"                 # stages 2-6
 #
 # Each stage calls python -m sst.bin.<step>; those skip work that is already done, so every stage
 # can be run again. Heavy steps go through $train_cmd / $decode_cmd of the recipe's cmd.sh.
@@ -13,20 +18,20 @@ set -euo pipefail
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') ($(basename "$0")) $*"; }
 die() { log "ERROR: $*" >&2; exit 1; }
 
-stage=2                  # first stage to run (2-6)
-stop_stage=6             # last stage to run
-nj=4                     # parallel processes of stage 2
-ngpu=1                   # GPUs for training (and for decoding with --gpu_inference true); 0: CPU. More than the
-                         # machine has stops the run before stage 2 (ESPnet's default of 1 is kept, not guessed)
-num_nodes=1              # nodes for training, --ngpu GPUs each (slurm: one srun task per node)
-train_sets=""            # ST training sets (names of data/<set>, dump/<set>)
-valid_sets=""            # ST validation sets
-test_sets=""             # sets decoded and scored in stages 5-6
-samu_train_sets=""       # SAMU training sets (default: --train_sets)
-samu_valid_sets=""       # SAMU validation sets (default: --valid_sets)
-samu_eval_sets=""        # sets of the SAMU retrieval check (default: --valid_sets)
-train_tag=""             # ST training data = dump/train_<tag> + dump/dev_<tag>, combined from the sets
-samu_tag=""              # SAMU training data = dump/train_<tag> + dump/dev_<tag> (default: --train_tag)
+stage=0
+stop_stage=6
+nj=4
+ngpu=1
+num_nodes=1
+corpus=covost2
+src_langs=""
+tgt_langs=""
+train_langs=""
+test_langs=""
+samu_langs=""
+train_tag=""
+samu_tag=""
+seed=""
 dump_config=conf/dump.yaml
 samu_config=conf/tuning/train_samu.yaml
 st_config=conf/tuning/train_st_samu_adapter.yaml
@@ -34,64 +39,178 @@ decode_config=conf/decode_st.yaml
 encoder_model=facebook/wav2vec2-xls-r-300m
 teacher_model=sentence-transformers/LaBSE
 decoder_model=facebook/mbart-large-50-many-to-many-mmt
-samu_exp=""              # default: exp/samu_<samu_config name>_<samu_tag>
-st_exp=""                # default: exp/st_<st_config name>_<train_tag>
-st_encoder=samu          # stage 4 encoder: samu (= <samu_exp>/encoder_hf), xlsr (= --encoder_model), or a HF dir/id
-samu_args=""             # more options of sst.bin.samu_train (ESPnet trainer options), verbatim
-st_args=""               # more options of sst.bin.st_train, verbatim
-pack=adapters            # stage 4 package (<st_exp>/packed): adapters = trained tensors + the bases' ids/paths and
-                         # digests (~1/10 of the size; loading needs the bases), full = every weight, self-contained
-inference_args=""        # more options of sst.bin.st_inference, verbatim
-inference_nj=""          # decoding processes per test set (default: --nj)
-gpu_inference=false      # decode on --ngpu GPUs
-inference_tag=""         # decode dir: <st_exp>/decode_<tag>/<set> (default: decode config name without
-                         # "decode_", then the --inference_args, e.g. st_beam_size8)
-seen_langs=""            # source languages seen in ST training (scoring tells seen and unseen apart)
-corpus=covost2           # how scoring groups the directions: covost2 (resource groups), europarl_st, none
-baseline_exp=""          # an experiment dir to compare with in RESULTS.md
-longform_sets=""         # data dirs (with segments) also translated whole, VAD-segmented, re-segmented to their
-                         # references (sst.bin.longform_decode) into <decode dir>_longform/<set> and scored
-longform_args=""         # more options of sst.bin.longform_decode, e.g. "--vad_max_segment 15"
-target_vocab=false       # trim mBART's output layer to the tokens of the training translations (stage 2 writes
-                         # dump/target_vocab_<train_tag>.txt and text_int_trimmed, stage 4 trains with them)
-target_vocab_extra=""    # plain-text files (one sentence a line) whose pieces the trimmed vocabulary keeps too
-help_message="Usage: $(basename "$0") [options]   (run from a recipe folder; run.sh calls it)
-Stages:
-  2  feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher embeddings; target tokenisation  -> dump/
-  3  SAMU distillation                  -> exp/samu_*/
-  4  adapter ST training                -> exp/st_*/
-  5  decoding (batched beam search)     -> exp/st_*/decode_*/
-  6  scoring                            -> exp/st_*/RESULTS.md
-Options (see the top of $(basename "$0") for each): --stage --stop_stage --nj --ngpu --num_nodes --train_sets --valid_sets
-  --test_sets --samu_train_sets --samu_valid_sets --samu_eval_sets --train_tag --samu_tag --dump_config
-  --samu_config --st_config --decode_config --encoder_model --teacher_model --decoder_model --samu_exp
-  --st_exp --st_encoder --samu_args --st_args --pack --inference_args --inference_nj --gpu_inference
-  --inference_tag --seen_langs --corpus --baseline_exp --longform_sets --longform_args --target_vocab
-  --target_vocab_extra"
-. "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
-[ $# -eq 0 ] || die "unexpected argument '$1' (see --help)"
-[ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
-. ./path.sh
-. ./cmd.sh
+samu_exp=""
+st_exp=""
+st_encoder=samu
+samu_args=""
+st_args=""
+pack=adapters
+target_vocab=false
+target_vocab_extra=""
+inference_args=""
+inference_nj=""
+gpu_inference=false
+inference_tag=""
+longform=false
+longform_split=test
+longform_args=""
+baseline_exp=""
+usage() {
+    cat <<HELP
+Stages 2-6 (../../tools/st.sh, the same for every recipe):
+  stage  does                                                                      writes
+  2      feature prep: decode, resample 16 kHz mono, dump audio + shapes; teacher    dump/<set>/
+         embeddings; target tokenisation
+  3      SAMU distillation on dump/samu_{train,dev}_<samu tag> (combined sets)      exp/samu_*/
+  4      adapter ST training on dump/st_{train,dev}_<train tag> (combined sets)     exp/st_*/
+  5      decoding (batched beam search)                                            exp/st_*/decode_*/
+  6      scoring                                                                   exp/st_*/RESULTS.md
+Sets are <split>_<src>_<tgt> (data/<set>, dump/<set>; e.g. train_fr_en, test_en_de), one per direction of
+--src_langs x --tgt_langs with src != tgt. A tag names the languages of combined sets: the sources, then the
+targets, each joined with '.' (fr.de-en, en-de.ja). "../../tools/st.sh [options] plan" (from a recipe folder)
+checks the options and prints the plan (stages, languages, sets, tags, dumps, experiment dirs) as shell
+assignments, running nothing.
 
-[ -n "${train_tag}" ] || die "--train_tag is required"
-samu_train_sets="${samu_train_sets:-${train_sets}}"
-samu_valid_sets="${samu_valid_sets:-${valid_sets}}"
-samu_eval_sets="${samu_eval_sets:-${valid_sets}}"
-samu_tag="${samu_tag:-${train_tag}}"
+Options of the stages [default]:
+  --stage N, --stop_stage M  first and last stage to run (0-1 are the recipe's) [${stage}, ${stop_stage}]
+  --nj N                     parallel processes of stage 2 and of decoding [${nj}]
+  --ngpu N                   GPUs for training (several: DDP on one node; 0: CPU; more than the
+                             machine has stops the run before stage 2) [${ngpu}]
+  --num_nodes N              nodes for training, --ngpu GPUs each (needs the slurm backend in cmd.sh) [${num_nodes}]
+  --corpus C                 how scoring groups the directions: covost2 (resource groups), europarl_st, none
+                             [${corpus}]
+  --src_langs "L ..."        source languages: every direction <src>-><tgt> of --src_langs x --tgt_langs with
+                             src != tgt is prepared, dumped and by default trained and tested, one model for
+                             all of them [${src_langs}]
+  --tgt_langs "L ..."        target languages [${tgt_langs}]
+  --train_langs "L ..."      ST training source languages [${train_langs:---src_langs}]; a subset of them = zero-shot scenario
+  --test_langs "L ..."       source languages decoded and scored [${test_langs:---src_langs}]
+  --samu_langs "L ..."       SAMU distillation source languages [${samu_langs:---src_langs}]: one encoder distilled on
+                             every prepared language, also in a zero-shot run (--train_langs only limits ST);
+                             one set each, into its first other target language
+  --train_tag T, --samu_tag T  tags of the combined ST / SAMU training data [${train_tag:-<train langs>-<tgt langs>},
+                             ${samu_tag:-<samu langs>-<tgt langs>}]
+  --seed N                   seed of SAMU and ST training (ESPnet's --seed) and of the recipe's own random
+                             steps [${seed:-as in the training configs}]
+  --dump_config F            stage 2 audio settings [${dump_config}]
+  --samu_config F            SAMU training config [${samu_config}]
+  --st_config F              ST training config [${st_config}]; others in conf/tuning/:
+                             train_st_xlsr_adapter.yaml, train_st_samu_full_ft.yaml, train_st_xlsr_lna.yaml
+  --decode_config F          decoding config [${decode_config}]
+  --encoder_model M          XLS-R the SAMU training starts from (hub id or dir) [${encoder_model}]
+  --teacher_model M          sentence-embedding teacher [${teacher_model}]
+  --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
+  --samu_exp D, --st_exp D   experiment dirs [${samu_exp:-exp/samu_<samu config name>_<samu tag>},
+                             ${st_exp:-exp/st_<st config name>_<train tag>}]
+                             (an experiment made from other data or config is never reused)
+  --st_encoder E             stage 4 encoder: samu = <samu_exp>/encoder_hf, xlsr = --encoder_model
+                             (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
+  --samu_args "..."          more options of sst.bin.samu_train (ESPnet trainer options), verbatim [${samu_args}]
+  --st_args "..."            more options of sst.bin.st_train, e.g. "--max_epoch 20 --use_amp true" [${st_args}]
+  --pack K                   stage 4 package (<st_exp>/packed): adapters = trained tensors + the bases' ids/paths
+                             and digests (~1/10 of the size; loading needs the bases), full = every
+                             weight, self-contained (offline clusters) [${pack}]
+  --target_vocab BOOL        trim mBART-50's output layer to the tokens of the training translations (+ special
+                             tokens, language codes): stage 2 writes dump/target_vocab_<train tag>.txt, stage 4
+                             trains with it (default --st_exp gets _trimmed); hypotheses stay ordinary text [${target_vocab}]
+  --target_vocab_extra "F ..." plain-text files whose pieces the trimmed vocabulary keeps too [${target_vocab_extra}]
+  --inference_args "..."     more options of sst.bin.st_inference, e.g. "--beam_size 10" [${inference_args}]
+  --inference_nj N           decoding processes per test set [${inference_nj:---nj}]
+  --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
+  --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [${inference_tag:-decode config name minus decode_, then --inference_args}]
+  --longform BOOL            also translate the recordings of the <longform_split>_<src>_<tgt> data dirs of the
+                             test languages whole (VAD-segmented, sst.bin.longform_decode) and score them
+                             re-segmented to their references by minimum WER, as IWSLT does:
+                             <st_exp>/decode_<tag>_longform/<set> beside the gold segmentation [${longform}]
+  --longform_split S         the split of those data dirs (with segments) [${longform_split}]
+  --longform_args "..."      more options of sst.bin.longform_decode, e.g. "--vad_max_segment 15" [${longform_args}]
+  --baseline_exp D           experiment dir RESULTS.md compares with [${baseline_exp}]
+HELP
+}
+. "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
+[ $# -eq 0 ] || [ "$*" = plan ] || die "unexpected argument '$1' (see --help)"
+[ -f ./path.sh ] && [ -f ./cmd.sh ] || die "run from a recipe folder (with path.sh and cmd.sh)"
+
+# The plan: languages, set names, tags, combined dumps and experiment dirs.
+[ -n "${src_langs}" ] && [ -n "${tgt_langs}" ] || die "--src_langs and --tgt_langs are required (see --help)"
+train_langs="${train_langs:-${src_langs}}"
+test_langs="${test_langs:-${src_langs}}"
+# SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
+samu_langs="${samu_langs:-${src_langs}}"
+for lang in ${train_langs} ${test_langs} ${samu_langs}; do
+    [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
+done
+
+# sets SPLIT LANG...: the sets of these source languages into every target language, e.g.
+# "train_fr_en train_fr_es train_de_en train_de_es" (a language into itself is left out).
+sets() {
+    local split="$1" src tgt names=()
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            [ "${src}" = "${tgt}" ] || names+=("${split}_${src}_${tgt}")
+        done
+    done
+    echo "${names[*]}"
+}
+
+# samu_sets SPLIT LANG...: one set per source language, into its first other target language: SAMU
+# learns from the speech and its transcript, which every target language's set repeats.
+samu_sets() {
+    local split="$1" src tgt names=()
+    shift
+    for src in "$@"; do
+        for tgt in ${tgt_langs}; do
+            if [ "${src}" != "${tgt}" ]; then names+=("${split}_${src}_${tgt}"); break; fi
+        done
+    done
+    echo "${names[*]}"
+}
+
+# tag SRC_LANGS: the tag of combined sets from these source languages into --tgt_langs, e.g. fr.de-en.
+tag() { echo "$(echo $1 | tr ' ' '.')-$(echo ${tgt_langs} | tr ' ' '.')"; }
+
+data_sets="$(sets train ${src_langs}) $(sets dev ${src_langs}) $(sets test ${src_langs})"  # what stage 1 writes
+train_sets="$(sets train ${train_langs})"
+valid_sets="$(sets dev ${train_langs})"
+test_sets="$(sets test ${test_langs})"
+samu_train_sets="$(samu_sets train ${samu_langs})"
+samu_valid_sets="$(samu_sets dev ${samu_langs})"
+samu_eval_sets="$(samu_sets dev ${test_langs})"  # the retrieval check
+longform_sets=""
+[ "${longform}" = false ] || longform_sets="$(sets "${longform_split}" ${test_langs})"
+train_tag="${train_tag:-$(tag "${train_langs}")}"
+samu_tag="${samu_tag:-$(tag "${samu_langs}")}"
+# SAMU and ST training data are different sets, so they never share a name.
+samu_train_dump="dump/samu_train_${samu_tag}"
+samu_valid_dump="dump/samu_dev_${samu_tag}"
+st_train_dump="dump/st_train_${train_tag}"
+st_valid_dump="dump/st_dev_${train_tag}"
+target_vocab_file="dump/target_vocab_${train_tag}.txt"
 samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}}"
 trimmed=""
 [ "${target_vocab}" = false ] || trimmed=_trimmed
 st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)_${train_tag}${trimmed}}"
-target_vocab_file="dump/target_vocab_${train_tag}.txt"
 inference_nj="${inference_nj:-${nj}}"
 if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
     inference_tag="$(basename "${decode_config}" .yaml)$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
     inference_tag="${inference_tag#decode_}"
 fi
+decode_dir="${st_exp}/decode_${inference_tag}"
+
+if [ "$*" = plan ]; then
+    declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs data_sets train_sets \
+        valid_sets test_sets samu_train_sets samu_valid_sets samu_eval_sets longform_sets train_tag samu_tag \
+        samu_train_dump samu_valid_dump st_train_dump st_valid_dump target_vocab target_vocab_file samu_exp st_exp \
+        decode_dir
+    exit 0
+fi
+
 # One run per recipe folder at a time: a second one stops here (the lock goes with this process).
 exec 9> .st.lock
 flock -n 9 || die "another run of $(basename "$0") is working in $(pwd) (it holds .st.lock); wait for it to end"
+. ./path.sh
+. ./cmd.sh
 # --ngpu GPUs must be there before any work is done (jobs on slurm nodes check on their node).
 if [ "${ngpu}" -gt 0 ] && [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 3 ] && [[ "${train_cmd}" != *"--backend slurm"* ]]; then
     python -c "import sys, torch; sys.exit(torch.cuda.device_count() < ${ngpu})" || \
@@ -109,16 +228,16 @@ train_dist() {
     rm -f "$1/.dist_init"
     echo "--multiprocessing_distributed true --dist_launcher slurm --dist_init_method file://$(pwd)/$1/.dist_init"
 }
+seed_args="${seed:+--seed ${seed}}"
 
 # dumps SETS...: the dump dirs of the sets.
 dumps() { local set; for set in "$@"; do printf 'dump/%s ' "${set}"; done; }
 
-# combine SPLIT TAG SETS...: combine the dump dirs of SETS into dump/<SPLIT>_<TAG>.
+# combine OUT SETS...: combine the dump dirs of SETS into OUT.
 combine() {
-    local out="dump/$1_$2"
-    shift 2
+    local out="$1"
+    shift
     [ $# -gt 0 ] || die "no sets to combine into ${out}"
-    [[ " $* " != *" ${out#dump/} "* ]] || die "${out} would overwrite one of its inputs; choose another tag"
     python -m sst.bin.combine_data --output_dir "${out}" $(dumps "$@")
 }
 
@@ -152,12 +271,12 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
         log "Stage 3: skipped, --st_encoder ${st_encoder} does not use the SAMU encoder"
     else
         log "Stage 3: SAMU distillation into ${samu_exp} (log: ${samu_exp}/train.log)"
-        combine train "${samu_tag}" ${samu_train_sets}
-        combine dev "${samu_tag}" ${samu_valid_sets}
+        combine "${samu_train_dump}" ${samu_train_sets}
+        combine "${samu_valid_dump}" ${samu_valid_sets}
         ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${samu_exp}/train.log" \
-            python -m sst.bin.samu_train --config "${samu_config}" --train_dump "dump/train_${samu_tag}" \
-            --valid_dump "dump/dev_${samu_tag}" --output_dir "${samu_exp}" --encoder_model "${encoder_model}" \
-            --ngpu "${ngpu}" $(train_dist "${samu_exp}") ${samu_args}
+            python -m sst.bin.samu_train --config "${samu_config}" --train_dump "${samu_train_dump}" \
+            --valid_dump "${samu_valid_dump}" --output_dir "${samu_exp}" --encoder_model "${encoder_model}" \
+            --ngpu "${ngpu}" $(train_dist "${samu_exp}") ${seed_args} ${samu_args}
         log "SAMU retrieval check on ${samu_eval_sets} (log: ${samu_exp}/samu_eval.log)"
         ${decode_cmd} --gpu 0 "${samu_exp}/samu_eval.log" \
             python -m sst.bin.samu_eval --model_dir "${samu_exp}" --teacher_model "${teacher_model}" \
@@ -174,16 +293,15 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     vocab_args=""
     [ "${target_vocab}" = false ] || vocab_args="--target_vocabulary ${target_vocab_file}"
     log "Stage 4: ST training into ${st_exp} with encoder ${encoder} (log: ${st_exp}/train.log)"
-    combine train "${train_tag}" ${train_sets}
-    combine dev "${train_tag}" ${valid_sets}
+    combine "${st_train_dump}" ${train_sets}
+    combine "${st_valid_dump}" ${valid_sets}
     ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${st_exp}/train.log" \
-        python -m sst.bin.st_train --config "${st_config}" --train_dump "dump/train_${train_tag}" \
-        --valid_dump "dump/dev_${train_tag}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
+        python -m sst.bin.st_train --config "${st_config}" --train_dump "${st_train_dump}" \
+        --valid_dump "${st_valid_dump}" --output_dir "${st_exp}" --encoder_model "${encoder}" \
         --decoder_model "${decoder_model}" --pack "${pack}" --ngpu "${ngpu}" $(train_dist "${st_exp}") ${vocab_args} \
-        ${st_args}
+        ${seed_args} ${st_args}
 fi
 
-decode_dir="${st_exp}/decode_${inference_tag}"
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: decoding into ${decode_dir}"
     if [ "${gpu_inference}" = true ]; then inference_ngpu="${ngpu}"; else inference_ngpu=0; fi
@@ -202,10 +320,9 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring into ${st_exp}/RESULTS.md (and the model card ${st_exp}/packed/README.md)"
-    score_args=(--corpus "${corpus}")
-    [ -z "${seen_langs}" ] || score_args+=(--seen_langs "${seen_langs}")
+    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
-        $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) ${score_args[@]+"${score_args[@]}"}
+        $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) "${score_args[@]}"
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"
