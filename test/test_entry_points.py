@@ -22,7 +22,7 @@ from espnet2.train.trainer import Trainer
 from sacrebleu.metrics import BLEU
 from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
-from corpora import Covost2Corpus
+from sst.testing.corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.data.datadir import read_kv, write_kv
 from sst.models.packing import PACKED, load_packed, pack, package_kind

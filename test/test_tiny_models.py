@@ -1,4 +1,4 @@
-"""The mini_st demo corpus and the tiny stand-in models (sst.demo.tiny_models, sst.demo.make_tiny_models)."""
+"""The mini_st demo corpus and the tiny stand-in models (sst.testing.tiny_models, sst.demo.make_tiny_models)."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +16,7 @@ from transformers import AutoFeatureExtractor, AutoTokenizer, MBartForConditiona
 from sst.demo import make_tiny_models
 from sst.data.audio import load_resampled
 from sst.data.langs import mbart_code
-from sst.demo.tiny_models import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
+from sst.testing.tiny_models import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
                              fit_feature_encoder_to_filterbank, is_built, read_covost_clips,
                              mbart_accuracy, read_covost_pairs, teacher_retrieval_recall)
 

@@ -103,7 +103,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
         $(sets test ${src_langs}))
     if [ "${longform}" = true ]; then
         log "Stage 1: the clips of each test set joined with pauses into data/longform_test_<src>_en"
-        python local/make_long_recording.py --data_dir $(printf 'data/%s ' $(sets test ${test_langs})) \
+        python -m sst.demo.make_long_recording --data_dir $(printf 'data/%s ' $(sets test ${test_langs})) \
             --output_dir $(printf 'data/%s ' $(sets longform_test ${test_langs})) --seed "${seed}"
     fi
 fi

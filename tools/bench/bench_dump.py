@@ -1,4 +1,4 @@
-"""Item 4: stage-2 audio dump throughput (``sst.bin.dump_audio``) with --nj 1 against --nj 2.
+"""Stage-2 audio dump throughput (``sst.bin.dump_audio``) with --nj 1 against --nj 2.
 
     tools/venv/bin/python tools/bench/bench_dump.py [--clips 300] [--json out.json]
 
@@ -105,8 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     result["notes"] = [
         f"{args.clips} clips ({audio_seconds:.0f} s of 48 kHz MP3): "
         f"nj 1 {variants['nj1']['utterances_per_s']:.0f} utt/s, "
-        f"nj 2 {variants['nj2']['utterances_per_s']:.0f} utt/s ({speedup:.2f}x). The issue sets no goal; 2x is the "
-        "ceiling on 2 cores, less the single-process writing and validation of the dump files and whatever else "
+        f"nj 2 {variants['nj2']['utterances_per_s']:.0f} utt/s ({speedup:.2f}x). No goal is set; 2x is the "
+        "ceiling with 2 jobs, less the single-process writing and validation of the dump files and whatever else "
         "runs on the machine.",
         f"Once per stage-2 process, --nj 2 first starts a forkserver that imports the audio stack: the first "
         f"run over 4 clips took {startup[2]:.1f} s with --nj 2 against {startup[1]:.1f} s with --nj 1; at the "

@@ -1,4 +1,4 @@
-"""Item 6: fault injection. Each long stage is killed with SIGKILL at several points and run again; the
+"""Fault injection. Each long stage is killed with SIGKILL at several points and run again; the
 final outputs must equal those of an uninterrupted run.
 
     tools/venv/bin/python tools/bench/bench_faults.py [--stages dump teacher tokenize samu st decode score]
@@ -134,7 +134,7 @@ def run_stage(argv: list[str], work: Path, kill_after: float | None = None) -> t
 def build_model(name: str, out: Path, corpus: Path) -> Path:
     """A quickly built tiny stand-in (random encoder; teacher and mBART barely trained): the outputs only
     have to be reproducible, not good."""
-    from sst.demo import tiny_models as tiny
+    from sst.testing import tiny_models as tiny
 
     pairs = tiny.read_covost_pairs(corpus, ("train", "dev", "test"))
     if name == "wav2vec2":

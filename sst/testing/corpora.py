@@ -1,8 +1,8 @@
 """Builders of tiny corpora in the REAL on-disk layouts of CoVoST-2 / Common Voice v4 and Europarl-ST v1.1.
 
-Other tests import these (``from corpora import make_covost2_corpus``); each builder writes into the
-folder it is given and returns the paths plus what stages 1 and 2 are expected to make of it
-(``expected[set_name]``, an ExpectedSet). Audio is a few seconds in all, so tests stay fast.
+Tests and benchmarks import these (``from sst.testing.corpora import make_covost2_corpus``); each
+builder writes into the folder it is given and returns the paths plus what stages 1 and 2 are expected
+to make of it (``expected[set_name]``, an ExpectedSet). Audio is a few seconds in all, so tests stay fast.
 """
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ import av
 import numpy as np
 import soundfile as sf
 
+# The source checkout these fixtures belong to, and the mini_st demo's shipped corpus (CoVoST-2 layout).
+REPO = Path(__file__).resolve().parents[2]
+MINI_ST_CORPUS = REPO / "egs" / "mini_st" / "corpus"
 TSV_STYLE = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
 CV_COLUMNS = ("client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accent")
 COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
