@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny corpora in the real CoVoST-2 / Common Voice / Europarl-ST layouts (see corpora.py).
+"""Shared fixtures: tiny corpora in the real CoVoST-2 / Common Voice / Europarl-ST layouts (sst/testing/corpora.py),
+tiny models and stage-2 dumps; registers the ``slow`` marker.
 
 The session-scoped corpora and stage-1 outputs are shared between tests: read them, never modify
-them (build a private copy with corpora.make_* into tmp_path when a test must break something).
+them (build a private copy with sst.testing.corpora.make_* into tmp_path when a test must break something).
 """
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ import pytest
 
 from sst.testing.corpora import (MINI_ST_CORPUS, Covost2Corpus, EuroparlStCorpus, make_covost2_corpus,
                                  make_europarl_st_corpus)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes more than about 20 s (the demo run, two-process training, "
+                            "full-size models); tools/test.sh -m 'not slow' leaves these out")
 
 
 @pytest.fixture(scope="session")
