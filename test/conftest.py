@@ -61,8 +61,7 @@ def europarl_st_data(europarl_st_corpus: EuroparlStCorpus, tmp_path_factory: pyt
 
 def fixture_text_pairs() -> list:
     """(lang, transcript, translation) of the mini_st train set and of the CoVoST-2 fixture corpus."""
-    from sst.testing.corpora import COVOST_DE_EN, COVOST_FR_EN
-    from sst.testing.tiny_models import TextPair, read_covost_pairs
+    from sst.testing.corpora import COVOST_DE_EN, COVOST_FR_EN, TextPair, read_covost_pairs
 
     extra = [TextPair(lang, row[2], row[3]) for lang, rows in (("fr", COVOST_FR_EN), ("de", COVOST_DE_EN))
              for row in rows if row[2] and row[3]]

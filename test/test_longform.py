@@ -247,7 +247,7 @@ def test_translate_memory_does_not_grow_with_the_recording(untrained_st: Path, t
 
 # ---------------------------------------------------------------- long-form scoring
 def mini_st_translations(lang: str, split: str = "test") -> list[str]:
-    from sst.testing.tiny_models import read_covost_pairs
+    from sst.testing.corpora import read_covost_pairs
 
     return [pair.target for pair in read_covost_pairs(MINI_ST_CORPUS, (split,)) if pair.lang == lang]
 

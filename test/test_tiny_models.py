@@ -17,9 +17,10 @@ from sst.data.audio import load_resampled
 from sst.data.langs import mbart_code
 from sst.demo import make_tiny_models
 from sst.testing.corpora import MINI_ST_CORPUS as CORPUS
-from sst.testing.tiny_models import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
+from sst.testing.corpora import TextPair, read_covost_clips, read_covost_pairs
+from sst.testing.tiny_models import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
                                      fit_feature_encoder_to_filterbank, is_built, mbart_accuracy,
-                                     read_covost_clips, read_covost_pairs, teacher_retrieval_recall)
+                                     teacher_retrieval_recall)
 
 LANGS = ("fr", "de", "es", "it", "pt", "nl")
 TSV = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")

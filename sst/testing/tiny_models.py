@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sentencepiece as spm
@@ -30,56 +30,13 @@ from transformers import (AutoTokenizer, BertConfig, BertModel, BertTokenizer, M
                           MBartForConditionalGeneration, PreTrainedTokenizerBase, Wav2Vec2Config,
                           Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
-from sst.data.covost2 import load_covost2
-from sst.data.langs import mbart_code, normalize
+from sst.data.langs import mbart_code
+from sst.testing.corpora import TextPair
 
 if TYPE_CHECKING:
     from sst.models.speech_translation import SpeechTranslationModel
 
 NOTE_NAME = "sst_tiny.json"
-
-
-class TextPair(NamedTuple):
-    """One corpus row's text: source language, transcript, English translation."""
-    lang: str
-    source: str
-    target: str
-
-
-def _source_langs(corpus_dir: Path) -> list[str]:
-    """The source languages of the ``covost/covost_v2.<src>_en.tsv`` files of a corpus, normalised
-    ("zh-CN" -> "zh"), in file order."""
-    files = sorted(Path(corpus_dir, "covost").glob("covost_v2.*_en.tsv"))
-    if not files:
-        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv files")
-    return [normalize(path.name.split(".")[1].rsplit("_", 1)[0]) for path in files]
-
-
-def _covost_rows(corpus_dir: Path, splits: tuple[str, ...], langs: tuple[str, ...] | None) -> list[tuple[TextPair, Path]]:
-    """(text, clip) of every utterance stage 1 keeps from ``covost/covost_v2.<src>_en.tsv`` with its clips in
-    ``commonvoice/`` (read by ``sst.data.covost2.load_covost2``): languages in file order, then split by
-    split, rows in file order. ``langs=None`` reads every X->En file present."""
-    present = _source_langs(corpus_dir)
-    missing = set(langs or ()) - set(present)
-    if missing:
-        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv for {sorted(missing)}")
-    chosen = [lang for lang in present if langs is None or lang in langs]
-    loaded = {lang: load_covost2(Path(corpus_dir, "covost"), Path(corpus_dir, "commonvoice"), lang, "en", splits)
-              for lang in chosen}
-    return [(TextPair(lang, utt.transcript, utt.translation), utt.clip)
-            for lang in chosen for split in splits for utt in loaded[lang][split][0]]
-
-
-def read_covost_pairs(corpus_dir: Path, splits: tuple[str, ...] = ("train",),
-                      langs: tuple[str, ...] | None = None) -> list[TextPair]:
-    """(lang, transcript, translation) of every utterance of ``corpus_dir`` in ``splits``, as stage 1 reads
-    them (CoVoST's ``train_covost`` rows count as ``train``); ``langs=None`` reads every language present."""
-    return [text for text, _ in _covost_rows(corpus_dir, splits, langs)]
-
-
-def read_covost_clips(corpus_dir: Path, splits: tuple[str, ...] = ("train",)) -> list[Path]:
-    """The clips of those utterances (every source language)."""
-    return [clip for _, clip in _covost_rows(corpus_dir, splits, None)]
 
 
 def write_note(out_dir: Path, note: dict) -> None:

@@ -47,7 +47,8 @@ def write_recording(path: Path, minutes: float) -> None:
 
 def untrained_model(out: Path) -> Path:
     """A packed, untrained adapter-ST model over tiny bases fitted to nothing (the mini_st stand-ins' shapes)."""
-    from sst.testing.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, packed_st_model, read_covost_pairs
+    from sst.testing.corpora import read_covost_pairs
+    from sst.testing.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, packed_st_model
 
     pairs = read_covost_pairs(MINI_ST_CORPUS, ("train",))
     build_tiny_wav2vec2(out / "wav2vec2", seed=0)

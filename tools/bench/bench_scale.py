@@ -84,7 +84,8 @@ def write_corpus(root: Path, utterances: int) -> None:
 
 def make_packed_model(root: Path) -> Path:
     """An experiment dir holding ``packed/``: random tiny XLS-R + tiny mBART, tiny adapters, ``</s>`` barred."""
-    from sst.testing.tiny_models import TextPair, build_tiny_mbart, build_tiny_wav2vec2, packed_st_model
+    from sst.testing.corpora import TextPair
+    from sst.testing.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, packed_st_model
 
     build_tiny_wav2vec2(root / "wav2vec2", seed=0)
     pairs = [TextPair("fr", f"phrase {i}", f"sentence {i}") for i in range(20)]
