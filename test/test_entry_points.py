@@ -425,6 +425,7 @@ st_inference.main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_st_inference_killed_midway_resumes_with_only_the_missing_utterances(
         decoded: Decoded, text_exp: Path, st_dumps: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
