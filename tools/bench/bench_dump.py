@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
                                "audio_seconds_per_s": audio_seconds / min(values), "startup_s": startup[nj]}
     speedup = variants["nj1"]["min_s"] / variants["nj2"]["min_s"]
     per_clip_saved = 1 / variants["nj1"]["utterances_per_s"] - 1 / variants["nj2"]["utterances_per_s"]
-    breakeven = (startup[2] - startup[1]) / per_clip_saved if per_clip_saved > 0 else float("inf")
+    breakeven = (startup[2] - startup[1]) / per_clip_saved if per_clip_saved > 0 else None
     result = {
         "item": "dump", "title": "Stage 2 dump_audio: --nj 1 vs --nj 2",
         "command": command_line(__file__, argv), "variants": variants,
@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> dict:
         "ceiling with 2 jobs, less the single-process writing and validation of the dump files and whatever else "
         "runs on the machine.",
         f"Once per stage-2 process, --nj 2 first starts a forkserver that imports the audio stack: the first "
-        f"run over 4 clips took {startup[2]:.1f} s with --nj 2 against {startup[1]:.1f} s with --nj 1; at the "
-        f"rates above that pays for itself after about {breakeven:.0f} clips (a CoVoST-2 set has thousands to "
-        "hundreds of thousands).",
+        f"run over 4 clips took {startup[2]:.1f} s with --nj 2 against {startup[1]:.1f} s with --nj 1; "
+        + (f"at the rates above that pays for itself after about {breakeven:.0f} clips (a CoVoST-2 set has "
+           "thousands to hundreds of thousands)." if per_clip_saved > 0 else
+           "at the rates above --nj 2 saves nothing per clip, so it never pays for itself on this machine."),
     ]
     if load > (os.cpu_count() or 1):
         result["notes"].append(
