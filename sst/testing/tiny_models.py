@@ -370,6 +370,26 @@ def build_tiny_mbart(out_dir: Path, pairs: list[TextPair], vocab_texts: list[str
     return model, tokenizer
 
 
+def padded_noise(lengths: list[int], seed: int = 0, pad_value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of random 'speech' padded with ``pad_value``, and its lengths."""
+    generator = torch.Generator().manual_seed(seed)
+    speech = torch.full((len(lengths), max(lengths)), pad_value)
+    for row, length in enumerate(lengths):
+        speech[row, :length] = 0.1 * torch.randn(length, generator=generator)
+    return speech, torch.tensor(lengths)
+
+
+def small_st_model(encoder_model: Path, decoder_model: Path, **overrides) -> SpeechTranslationModel:
+    """An adapter-ST model over (tiny) bases, built after ``torch.manual_seed(0)``: 16-dim adapters without
+    dropout and a 2-layer length adaptor; ``overrides`` are further or other ``model_conf`` entries."""
+    from sst.models.speech_translation import SpeechTranslationModel
+
+    torch.manual_seed(0)
+    options = dict(encoder_model=str(encoder_model), decoder_model=str(decoder_model), encoder_adapter_dim=16,
+                   decoder_adapter_dim=16, adapter_dropout=0.0, length_adaptor_layers=2)
+    return SpeechTranslationModel(**{**options, **overrides})
+
+
 def st_experiment(exp: Path, model_conf: dict, config: dict | None = None, seed: int = 0,
                   move_trained: float = 0.0, bar_eos: bool = False) -> tuple[Path, SpeechTranslationModel]:
     """An experiment dir as stage 4 leaves it: ``exp/config.yaml`` (``config`` with ``model_conf``) and one
