@@ -5,6 +5,10 @@ Each builder writes a directory that the ordinary loaders read (``Wav2Vec2Model.
 ``AutoTokenizer.from_pretrained``) plus ``sst_tiny.json``, a note on how it was made. The teacher
 and the mBART are briefly trained on a corpus's text so they play their real roles: translations
 embed close together, and the decoder is a working English decoder.
+
+Over such bases: ``small_st_model`` (an adapter-ST model in memory), ``st_experiment`` (an experiment dir
+with one epoch checkpoint, as stage 4 leaves it) and ``packed_st_model`` (that, packed: a ``--model_dir``
+for decoding), the one builder the tests and benchmarks share.
 """
 from __future__ import annotations
 
