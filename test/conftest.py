@@ -1,7 +1,8 @@
-"""Shared fixtures: tiny corpora in the real CoVoST-2 / Common Voice / Europarl-ST layouts (see corpora.py).
+"""Shared fixtures: tiny corpora in the real CoVoST-2 / Common Voice / Europarl-ST layouts (sst/testing/corpora.py),
+tiny models and stage-2 dumps; registers the ``slow`` marker.
 
 The session-scoped corpora and stage-1 outputs are shared between tests: read them, never modify
-them (build a private copy with corpora.make_* into tmp_path when a test must break something).
+them (build a private copy with sst.testing.corpora.make_* into tmp_path when a test must break something).
 """
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from corpora import Covost2Corpus, EuroparlStCorpus, make_covost2_corpus, make_europarl_st_corpus
+from sst.testing.corpora import (MINI_ST_CORPUS, Covost2Corpus, EuroparlStCorpus, make_covost2_corpus,
+                                 make_europarl_st_corpus)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes more than about 20 s (the demo run, two-process training, "
+                            "full-size models); tools/test.sh -m 'not slow' leaves these out")
 
 
 @pytest.fixture(scope="session")
@@ -52,13 +59,9 @@ def europarl_st_data(europarl_st_corpus: EuroparlStCorpus, tmp_path_factory: pyt
 # Shared by the model, SAMU and ST tests: tiny HF stand-ins (saved with save_pretrained) and dumps of
 # the CoVoST-2 fixture sets carrying everything stage 2 writes (audio, teacher embeddings, text_int).
 
-MINI_ST_CORPUS = Path(__file__).resolve().parents[1] / "egs" / "mini_st" / "corpus"
-
-
 def fixture_text_pairs() -> list:
     """(lang, transcript, translation) of the mini_st train set and of the CoVoST-2 fixture corpus."""
-    from corpora import COVOST_DE_EN, COVOST_FR_EN
-    from sst.demo.tiny_models import TextPair, read_covost_pairs
+    from sst.testing.corpora import COVOST_DE_EN, COVOST_FR_EN, TextPair, read_covost_pairs
 
     extra = [TextPair(lang, row[2], row[3]) for lang, rows in (("fr", COVOST_FR_EN), ("de", COVOST_DE_EN))
              for row in rows if row[2] and row[3]]
@@ -68,7 +71,7 @@ def fixture_text_pairs() -> list:
 @pytest.fixture(scope="session")
 def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny XLS-R-shaped Wav2Vec2Model dir (hidden 64, 2 layers; read-only)."""
-    from sst.demo.tiny_models import build_tiny_wav2vec2
+    from sst.testing.tiny_models import build_tiny_wav2vec2
 
     out = tmp_path_factory.mktemp("tiny_models") / "wav2vec2"
     build_tiny_wav2vec2(out, seed=0)
@@ -78,7 +81,7 @@ def tiny_wav2vec2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny LaBSE-like sentence-transformers dir (64-dim embeddings, 2 training steps; read-only)."""
-    from sst.demo.tiny_models import build_tiny_teacher
+    from sst.testing.tiny_models import build_tiny_teacher
 
     out = tmp_path_factory.mktemp("tiny_models") / "teacher"
     build_tiny_teacher(out, fixture_text_pairs(), seed=0, train_steps=2, batch_size=8)
@@ -91,7 +94,7 @@ def tiny_mbart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the fixture texts, briefly trained (read-only)."""
     import torch
 
-    from sst.demo.tiny_models import build_tiny_mbart
+    from sst.testing.tiny_models import build_tiny_mbart
 
     torch.set_num_threads(2)
     pairs = fixture_text_pairs()
@@ -106,7 +109,7 @@ def st_dumps(covost2_data: Path, tiny_teacher: Path, tiny_mbart: Path,
              tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Complete stage-2 dumps of the CoVoST-2 fixture: ``<dir>/{train_fr_en,dev_fr_en,train_de_en}`` and
     ``<dir>/train_multi`` (fr+de), each with teacher_embed.scp/.ark, text_int, text_shape (read-only)."""
-    from corpora import write_dump_config
+    from sst.testing.corpora import write_dump_config
     from sst.bin import combine_data, dump_audio, embed_teacher, tokenize_targets
 
     out = tmp_path_factory.mktemp("st_dumps")

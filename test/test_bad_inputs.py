@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from faults import FAULTS, ROOT, Fault, FaultBench, handled
+from sst.testing.corpora import REPO
+from sst.testing.faults import FAULTS, Fault, FaultBench, handled
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,7 @@ def broken_covost(root: Path) -> tuple[Path, list[str]]:
 
 def entry_point_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "SST_LOG"}
-    return {**env, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
+    return {**env, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
 
 
 def test_user_error_is_one_line_and_the_traceback_is_kept(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_user_error_is_one_line_and_the_traceback_is_kept(tmp_path: Path) -> Non
 def test_dispatch_shows_the_error_line_and_keeps_the_traceback_in_the_log(tmp_path: Path) -> None:
     tsv, args = broken_covost(tmp_path)
     log = tmp_path / "logs" / "prepare.log"
-    result = subprocess.run([str(ROOT / "tools" / "dispatch.sh"), str(log), sys.executable, *args], capture_output=True,
+    result = subprocess.run([str(REPO / "tools" / "dispatch.sh"), str(log), sys.executable, *args], capture_output=True,
                             text=True, env=entry_point_env(tmp_path), timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -239,8 +240,8 @@ def test_ngpu_beyond_the_machine_stops_st_sh_before_stage_2(tmp_path: Path) -> N
     recipe = tmp_path / "egs" / "r"
     recipe.mkdir(parents=True)
     for name in ("path.sh", "cmd.sh"):
-        shutil.copy(ROOT / "egs" / "mini_st" / name, recipe / name)
-    (tmp_path / "tools").symlink_to(ROOT / "tools")
+        shutil.copy(REPO / "egs" / "mini_st" / name, recipe / name)
+    (tmp_path / "tools").symlink_to(REPO / "tools")
     (tmp_path / "fake").mkdir()
     (tmp_path / "fake" / "torch.py").write_text("class cuda:\n    device_count = staticmethod(lambda: 0)\n")
     result = subprocess.run([str(tmp_path / "tools" / "st.sh"), "--stage", "2", "--stop_stage", "6",

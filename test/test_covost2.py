@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from corpora import COVOST_COLUMNS, Covost2Corpus, write_tsv
+from sst.testing.corpora import COVOST_COLUMNS, Covost2Corpus, write_tsv
 from sst.bin import prepare_covost2
 from sst.data import covost2
 from sst.data.datadir import read_report, validate_data_dir

@@ -18,7 +18,7 @@ WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
 
 
 def _torchrun(tmp_path: Path, record: Path, args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'test'}", "SST_RECORD_DIR": str(record),
+    env = {**os.environ, "PYTHONPATH": str(REPO), "SST_RECORD_DIR": str(record),
            "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
            str(WORKER), *args]
@@ -33,6 +33,7 @@ def _ranks(record: Path) -> tuple[list[dict], list[dict[str, torch.Tensor]]]:
     return logs, params
 
 
+@pytest.mark.slow
 def test_two_process_training_syncs_ranks_single_writer_and_resumes(
         tmp_path: Path, st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
     config = yaml.safe_load((REPO / "egs/mini_st/conf/tuning/train_st_samu_adapter.yaml").read_text())

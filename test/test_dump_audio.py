@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from corpora import COVOST2_EXPECTED, EUROPARL_ST_EXPECTED, write_dump_config, write_mp3
+from sst.testing.corpora import COVOST2_EXPECTED, EUROPARL_ST_EXPECTED, write_dump_config, write_mp3
 from sst.bin import combine_data, dump_audio
 from sst.data.audio import AudioDecodeError, load_audio, read_dumped, speech_loader_type
 from sst.data.datadir import read_report, validate_dump_dir, write_data_dir

@@ -22,7 +22,7 @@ from espnet2.train.trainer import Trainer
 from sacrebleu.metrics import BLEU
 from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
-from corpora import Covost2Corpus
+from sst.testing.corpora import Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.inference.options import DECODE_DEFAULTS
 from sst.io import read_kv, write_kv
@@ -426,6 +426,7 @@ st_inference.main(sys.argv[1:])
 """
 
 
+@pytest.mark.slow
 def test_st_inference_killed_midway_resumes_with_only_the_missing_utterances(
         decoded: Decoded, text_exp: Path, st_dumps: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:

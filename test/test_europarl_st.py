@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus
+from sst.testing.corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus
 from sst.bin import prepare_europarl_st
 from sst.data import europarl_st
 from sst.data.datadir import Segment, read_report, validate_data_dir

@@ -9,13 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import MINI_ST_CORPUS
 from sst.data.audio import load_resampled, resample, resample_stream, stream_resampled, write_flac
 from sst.inference.vad import (SAMPLE_RATE, SpeechSegment, VadConfig, cut_segments, load_vad, merge_segments,
                                segment_speech, speech_probabilities)
-
-sys.path.insert(0, str(MINI_ST_CORPUS.parent / "local"))
-from make_long_recording import join_clips  # noqa: E402  (the demo's own recording builder)
+from sst.demo.make_long_recording import join_clips
+from sst.testing.corpora import MINI_ST_CORPUS
 
 N_CLIPS = 45
 BOUNDARY_TOLERANCE = 0.3  # seconds
@@ -118,20 +116,9 @@ DECODE_ARGS = ["--beam_size", "1", "--max_length", "4", "--batch_size", "8"]
 def untrained_st(tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A packed, untrained adapter-ST model of the tiny encoder and decoder: what long-form translation
     does with the audio and the output does not depend on the model being trained."""
-    import torch
-    import yaml
+    from sst.testing.tiny_models import packed_st_model
 
-    from sst.models.packing import pack
-    from sst.models.speech_translation import SpeechTranslationModel
-
-    exp = tmp_path_factory.mktemp("untrained_st")
-    model_conf = {"encoder_model": str(tiny_wav2vec2), "decoder_model": str(tiny_mbart), "encoder_adapter_dim": 8,
-                  "decoder_adapter_dim": 8, "length_adaptor_layers": 1}
-    (exp / "config.yaml").write_text(yaml.safe_dump({"model_conf": model_conf}), encoding="utf-8")
-    torch.manual_seed(0)
-    torch.save(SpeechTranslationModel(**model_conf).state_dict(), exp / "init.pth")
-    pack(exp, exp / "init.pth")
-    return exp
+    return packed_st_model(tmp_path_factory.mktemp("untrained_st"), tiny_wav2vec2, tiny_mbart)
 
 
 def test_translate_writes_subtitles_at_the_clips_of_a_long_recording(long_recording, untrained_st: Path,
@@ -260,7 +247,7 @@ def test_translate_memory_does_not_grow_with_the_recording(untrained_st: Path, t
 
 # ---------------------------------------------------------------- long-form scoring
 def mini_st_translations(lang: str, split: str = "test") -> list[str]:
-    from sst.demo.tiny_models import read_covost_pairs
+    from sst.testing.corpora import read_covost_pairs
 
     return [pair.target for pair in read_covost_pairs(MINI_ST_CORPUS, (split,)) if pair.lang == lang]
 
@@ -282,9 +269,8 @@ def test_resegmenting_the_references_gives_bleu_100_and_a_shuffle_far_less() -> 
 
 
 def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained_st: Path, tmp_path: Path) -> None:
-    from make_long_recording import main as make_long_recording
-
     from sst.bin import longform_decode, prepare_covost2, score
+    from sst.demo.make_long_recording import main as make_long_recording
     from sst.io import read_kv
 
     data = tmp_path / "data"

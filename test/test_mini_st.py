@@ -27,6 +27,7 @@ SEEN_BLEU_FLOOR = 25.0
 CHANCE_BLEU_CEILING = 16.0
 SEEN_CHRF_FLOOR = 45.0
 SHORTENED = ["--src_langs", " ".join(SRC_LANGS), "--train_langs", " ".join(TRAIN_LANGS)]
+pytestmark = pytest.mark.slow  # every test reads the one demo run
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import language_token_id, load_speech_encoder
 from sst.models.samu import SamuModel
 from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, scored_positions, translation_loss
+from sst.testing.tiny_models import padded_noise, small_st_model
 
 TRAINED_GROUPS = ("encoder_adapters", "decoder_adapters", "length_adaptor")
 TUNING = Path(__file__).resolve().parents[1] / "egs" / "covost2" / "conf" / "tuning"
@@ -31,15 +32,6 @@ LNA_CONFIGS = {"train_st_xlsr_lna.yaml": (True, True), "train_st_xlsr_lna_e.yaml
 @pytest.fixture(autouse=True)
 def two_threads() -> None:
     torch.set_num_threads(2)
-
-
-def padded_noise(lengths: list[int], seed: int = 0, pad_value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of random 'speech' padded with ``pad_value``, and its lengths."""
-    generator = torch.Generator().manual_seed(seed)
-    speech = torch.full((len(lengths), max(lengths)), pad_value)
-    for row, length in enumerate(lengths):
-        speech[row, :length] = 0.1 * torch.randn(length, generator=generator)
-    return speech, torch.tensor(lengths)
 
 
 def clone_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -222,13 +214,6 @@ def test_samu_freeze_groups(tiny_wav2vec2: Path) -> None:
 
 # ---------------------------------------------------------------- adapter ST (tiny)
 
-def st_model(encoder: Path, decoder: Path, **overrides) -> SpeechTranslationModel:
-    torch.manual_seed(0)
-    options = dict(encoder_model=str(encoder), decoder_model=str(decoder), encoder_adapter_dim=16,
-                   decoder_adapter_dim=16, adapter_dropout=0.0, length_adaptor_layers=2)
-    return SpeechTranslationModel(**{**options, **overrides})
-
-
 @dataclass
 class TrainedST:
     model: SpeechTranslationModel
@@ -256,7 +241,7 @@ def target_batch(tokenizer: PreTrainedTokenizerBase, texts: list[tuple[str, str]
 def trained_st(tiny_wav2vec2: Path, tiny_mbart: Path) -> TrainedST:
     """A tiny adapter-ST model after 40 Adam steps on one fixed batch of three utterances."""
     torch.set_num_threads(2)
-    model = st_model(tiny_wav2vec2, tiny_mbart)
+    model = small_st_model(tiny_wav2vec2, tiny_mbart)
     tokenizer = AutoTokenizer.from_pretrained(tiny_mbart)
     speech, lengths = padded_noise([16000, 9000, 12000], seed=3)
     text, text_lengths = target_batch(tokenizer, [("en_XX", "Thank you very much"), ("en_XX", "Hello"),
@@ -414,7 +399,7 @@ def in_lna_groups(name: str, encoder_side: bool, decoder_side: bool) -> bool:
 
 @pytest.mark.parametrize("config", LNA_CONFIGS)
 def test_lna_configs_train_the_papers_groups(config: str, tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
-    model = st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf(config))
+    model = small_st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf(config))
     names = [name for name, _ in model.named_parameters()]
     expected = {name for name in names if in_lna_groups(name, *LNA_CONFIGS[config])}
     assert trainable_names(model) == expected
@@ -424,7 +409,7 @@ def test_lna_configs_train_the_papers_groups(config: str, tiny_wav2vec2: Path, t
 
 
 def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
-    lna = st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf("train_st_xlsr_lna.yaml"))
+    lna = small_st_model(tiny_wav2vec2, tiny_mbart, **lna_model_conf("train_st_xlsr_lna.yaml"))
     trainable = trainable_names(lna)
     assert not any(".feature_extractor." in n for n in trainable)  # the CNN stays frozen
     assert not any(n.startswith(("encoder_adapters", "decoder_adapters")) for n, _ in lna.named_parameters())
@@ -440,13 +425,13 @@ def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: P
         assert frozen not in trainable
     assert {n.split(".")[0] for n in trainable} == {"encoder", "mbart", "length_adaptor"}
 
-    full = st_model(tiny_wav2vec2, tiny_mbart, freeze=[], encoder_adapter_dim=0, decoder_adapter_dim=0)
+    full = small_st_model(tiny_wav2vec2, tiny_mbart, freeze=[], encoder_adapter_dim=0, decoder_adapter_dim=0)
     frozen = {n for n, _ in full.named_parameters()} - trainable_names(full)
     assert frozen == {n for n, _ in full.named_parameters()
                       if ".feature_extractor." in n or n in ("mbart.model.shared.weight",
                                                              "mbart.model.decoder.embed_positions.weight")}
     with pytest.raises(ValueError, match="unknown freeze group"):
-        st_model(tiny_wav2vec2, tiny_mbart, freeze=["encoder", "adapters"])
+        small_st_model(tiny_wav2vec2, tiny_mbart, freeze=["encoder", "adapters"])
 
 
 # ---------------------------------------------------------------- full size (random weights, configs only)

@@ -22,7 +22,7 @@ from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import CARD, MANIFEST
 from sst.models.packing import load_packed, pack, package_kind
 from sst.models.pretrained import language_token_id
-from sst.models.speech_translation import SpeechTranslationModel
+from sst.testing.tiny_models import st_experiment
 
 MODEL_CONF = {"freeze": ["encoder", "decoder"], "encoder_adapter_dim": 8, "decoder_adapter_dim": 8,
               "adapter_dropout": 0.0, "length_adaptor_layers": 1}
@@ -49,18 +49,9 @@ def make_experiment(exp: Path, encoder: Path, decoder: Path) -> tuple[Path, set[
     write_kv(dump / "utt2tgt_lang", {utt: "en" for utt in utts})
     model_conf = {"encoder_model": str(encoder), "decoder_model": str(decoder), **MODEL_CONF}
     config = {"train_data_path_and_name_and_type": [[str(dump / "wav.scp"), "speech", "sound"]],
-              "optim": "adam", "optim_conf": {"lr": 0.003}, "max_epoch": 3, "model_conf": model_conf}
-    exp.mkdir(parents=True)
-    (exp / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    torch.manual_seed(0)
-    model = SpeechTranslationModel(**model_conf)
-    trainable = {name for name, param in model.named_parameters() if param.requires_grad}
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.requires_grad:
-                param.add_(0.05 * torch.randn_like(param))
-    torch.save(model.state_dict(), exp / "1epoch.pth")
-    return exp / "1epoch.pth", trainable
+              "optim": "adam", "optim_conf": {"lr": 0.003}, "max_epoch": 3}
+    checkpoint, model = st_experiment(exp, model_conf, config, move_trained=0.05)
+    return checkpoint, {name for name, param in model.named_parameters() if param.requires_grad}
 
 
 @pytest.fixture(scope="module")

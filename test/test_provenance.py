@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from corpora import write_dump_config
+from sst.testing.corpora import write_dump_config
 from sst.bin import dump_audio, embed_teacher, tokenize_targets
 from sst.io import read_kv, write_kv
 from sst.data.provenance import Provenance, changes, model_fingerprint

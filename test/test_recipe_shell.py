@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from corpora import Covost2Corpus, EuroparlStCorpus
+from sst.testing.corpora import Covost2Corpus, EuroparlStCorpus
 from sst.bin import download_corpus
 from sst.data.langs import MBART50_CODES
 from sst.data.datadir import read_report

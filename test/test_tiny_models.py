@@ -1,4 +1,4 @@
-"""The mini_st demo corpus and the tiny stand-in models (sst.demo.tiny_models, sst.demo.make_tiny_models)."""
+"""The mini_st demo corpus and the tiny stand-in models (sst.testing.tiny_models, sst.demo.make_tiny_models)."""
 from __future__ import annotations
 
 import csv
@@ -13,14 +13,15 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoFeatureExtractor, AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
-from sst.demo import make_tiny_models
 from sst.data.audio import load_resampled
 from sst.data.langs import mbart_code
-from sst.demo.tiny_models import (TextPair, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
-                             fit_feature_encoder_to_filterbank, is_built, read_covost_clips,
-                             mbart_accuracy, read_covost_pairs, teacher_retrieval_recall)
+from sst.demo import make_tiny_models
+from sst.testing.corpora import MINI_ST_CORPUS as CORPUS
+from sst.testing.corpora import TextPair, read_covost_clips, read_covost_pairs
+from sst.testing.tiny_models import (build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2,
+                                     fit_feature_encoder_to_filterbank, is_built, mbart_accuracy,
+                                     teacher_retrieval_recall)
 
-CORPUS = Path(__file__).resolve().parents[1] / "egs" / "mini_st" / "corpus"
 LANGS = ("fr", "de", "es", "it", "pt", "nl")
 TSV = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
 
@@ -83,6 +84,8 @@ def test_corpus_is_small_with_a_closed_english_vocabulary(train_pairs: list[Text
 
 def test_read_covost_pairs_names_the_bad_line(tmp_path: Path) -> None:
     (tmp_path / "covost").mkdir()
+    (tmp_path / "commonvoice" / "fr" / "clips").mkdir(parents=True)
+    (tmp_path / "commonvoice" / "fr" / "validated.tsv").write_text("client_id\tpath\n", encoding="utf-8")
     (tmp_path / "covost" / "covost_v2.fr_en.tsv").write_text(
         "path\tsentence\ttranslation\tclient_id\tsplit\n"
         "a.mp3\tun\tone\tspk\ttrain\n"

@@ -19,8 +19,7 @@ from sst.models.speech_translation import SpeechTranslationModel
 from sst.models.vocabulary import (SPECIAL_IDS, TRIMMED, UNK_ID, check_trimmed_targets, read_vocabulary,
                                    required_ids, to_mbart, to_trimmed, write_vocabulary)
 from sst.tasks.launch import experiment_fingerprint
-from test_models import padded_noise
-from test_models import st_model as models_st_model
+from sst.testing.tiny_models import padded_noise, small_st_model
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +28,7 @@ def two_threads() -> None:
 
 
 def st_model(encoder: Path, decoder: Path, **overrides) -> SpeechTranslationModel:
-    return models_st_model(encoder, decoder, **overrides).eval()
+    return small_st_model(encoder, decoder, **overrides).eval()
 
 
 # ---------------------------------------------------------------- id maps and the file

@@ -66,7 +66,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     python -m sst.bin.validate_data_dir $(printf 'data/%s ' ${data_sets})
     if [ -n "${longform_sets}" ]; then
         log "Stage 1: the clips of each test set joined with pauses into data/longform_test_<src>_<tgt>"
-        python local/make_long_recording.py --data_dir $(printf 'data/%s ' ${test_sets}) \
+        python -m sst.demo.make_long_recording --data_dir $(printf 'data/%s ' ${test_sets}) \
             --output_dir $(printf 'data/%s ' ${longform_sets}) --seed "${seed}"
     fi
 fi

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from sst.data.audio import load_resampled
-from sst.demo.tiny_models import (NOTE_NAME, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
-                             mbart_accuracy, read_covost_clips, read_covost_pairs, teacher_cosines,
-                             teacher_retrieval_recall, update_note)
+from sst.testing.corpora import read_covost_clips, read_covost_pairs
+from sst.testing.tiny_models import (NOTE_NAME, build_tiny_mbart, build_tiny_teacher, build_tiny_wav2vec2, is_built,
+                                     mbart_accuracy, teacher_cosines, teacher_retrieval_recall, update_note)
 
 
 def _rounded(values: dict[str, float]) -> dict[str, float]:

@@ -1,4 +1,4 @@
-"""Item 6: the bad-input corpus (test/faults.py): how many faults end in a counted skip or one clear line.
+"""The bad-input corpus (sst/testing/faults.py): how many faults end in a counted skip or one clear line.
 
     tools/venv/bin/python tools/bench/bench_bad_inputs.py [--json out.json]
 
@@ -15,14 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, command_line, emit
+from sst.testing.faults import FAULTS, FaultBench, handled
 
-sys.path.insert(0, str(REPO / "test"))
+from common import command_line, emit
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from faults import FAULTS, FaultBench, handled
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     argv = sys.argv[1:] if argv is None else argv
@@ -52,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict:
         "notes": [f"bad inputs handled / tried: {ok} / {tried} "
                   f"({', '.join(f'{g} {d}/{t}' for g, (d, t) in groups.items())}); a fault is handled when it "
                   "ends in its counted skip reason or in one console line naming the file and line, option or "
-                  "key, with no traceback (the fault list is test/faults.py)."]
+                  "key, with no traceback (the fault list is sst/testing/faults.py)."]
                  + ([f"Not handled: {', '.join(missed)}."] if missed else []),
     }
     emit(result, args.json)

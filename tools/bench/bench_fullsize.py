@@ -1,8 +1,8 @@
-"""Item 3: stages 1-6 of egs/covost2 through run.sh with full-size random-weight models (not in run_all.sh).
+"""Stages 1-6 of egs/covost2 through run.sh with full-size random-weight models (not in run_all.sh).
 
     tools/venv/bin/python tools/bench/bench_fullsize.py [--work_dir /tmp/sst_fullsize] [--json out.json]
 
-The corpus is the CoVoST-2 fixture of test/corpora.py (fr->en and de->en, a few seconds of audio each).
+The corpus is the CoVoST-2 fixture of sst/testing/corpora.py (fr->en and de->en, a few seconds of audio each).
 The models are the real architectures (sst/models/configs) with random weights, saved with
 ``save_pretrained``: XLS-R-300M, a LaBSE-sized teacher (BERT with the 501,153-row embedding, CLS pooling,
 Dense 768 tanh, Normalize; a WordPiece tokenizer over the corpus texts) and the whole mBART-50 with its
@@ -41,7 +41,7 @@ def build_models(models_dir: Path, texts: list[str]) -> dict[str, str]:
 
     from sst.models.architectures import MBART50_MMT, XLSR_300M, config_source, random_teacher
     from sst.models.pretrained import load_mbart, load_speech_encoder
-    from sst.demo.tiny_models import build_mbart50_tokenizer, wordpiece_vocab
+    from sst.testing.tiny_models import build_mbart50_tokenizer, wordpiece_vocab
 
     dirs = {role: models_dir / role for role in ("encoder", "teacher", "decoder")}
     if not (dirs["encoder"] / "config.json").exists():
@@ -100,8 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         args.report.write_text(render(json.loads(args.render.read_text(encoding="utf-8"))), encoding="utf-8")
         return
-    sys.path.insert(0, str(REPO / "test"))
-    from corpora import COVOST_DE_EN, COVOST_FR_EN, make_covost2_corpus
+    from sst.testing.corpora import COVOST_DE_EN, COVOST_FR_EN, make_covost2_corpus
 
     work = args.work_dir.resolve()
     if (work / "egs").exists():

@@ -1,4 +1,4 @@
-"""Item 5: full-size bf16 training step on a GPU: step time, audio seconds/s, peak memory, MFU.
+"""Full-size bf16 training step on a GPU: step time, audio seconds/s, peak memory, MFU.
 
     tools/venv/bin/python tools/bench/bench_gpu.py [--variants adapter full] [--json out.json]
 
@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict:
         + (f", MFU {v['mfu']:.1%} of {peak:.0f}" if v["mfu"] is not None else ", MFU: peak unknown")
         for name, v in variants.items()]
     if "speedup" in result:
-        result["notes"].append(f"Item 1's comparison at this size: full / adapter step time {result['speedup']:.2f}x, "
+        result["notes"].append(f"Adapter training against full fine-tuning at this size: full / adapter step time "
+                               f"{result['speedup']:.2f}x, "
                                f"adapter peak memory {result['memory_saving']:.0%} lower.")
     emit(result, args.json)
     return result

@@ -1,4 +1,4 @@
-"""Item 6: peak memory of long-form translation (``sst.bin.translate``) on a 30-minute recording against
+"""Peak memory of long-form translation (``sst.bin.translate``) on a 30-minute recording against
 a 3-minute one.
 
     tools/venv/bin/python tools/bench/bench_longform.py [--long_minutes 30] [--short_minutes 3] [--json out.json]
@@ -23,14 +23,12 @@ import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
-import yaml
 
-from common import REPO, PeakRss, command_line, emit
+from sst.demo.make_long_recording import join_clips
+from sst.testing.corpora import MINI_ST_CORPUS
 
-sys.path.insert(0, str(REPO / "egs" / "mini_st" / "local"))
-from make_long_recording import join_clips  # noqa: E402
+from common import PeakRss, command_line, emit
 
-CORPUS = REPO / "egs" / "mini_st" / "corpus"
 RATE = 48000
 GOAL_RATIO = 1.3
 
@@ -38,7 +36,7 @@ GOAL_RATIO = 1.3
 def write_recording(path: Path, minutes: float) -> None:
     from sst.data.audio import load_resampled
 
-    clips = sorted(CORPUS.glob("commonvoice/fr/clips/*.mp3"))
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))
     count = max(1, round(minutes * 3))
     waveform, _ = join_clips([load_resampled(clips[i % len(clips)], 16000) for i in range(count)],
                              np.random.default_rng(0), min_pause=15.0, max_pause=25.0)
@@ -48,22 +46,15 @@ def write_recording(path: Path, minutes: float) -> None:
 
 
 def untrained_model(out: Path) -> Path:
-    from sst.models.packing import pack
-    from sst.models.speech_translation import SpeechTranslationModel
-    from sst.demo.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, read_covost_pairs
+    """A packed, untrained adapter-ST model over tiny bases fitted to nothing (the mini_st stand-ins' shapes)."""
+    from sst.testing.corpora import read_covost_pairs
+    from sst.testing.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, packed_st_model
 
-    pairs = read_covost_pairs(CORPUS, ("train",))
+    pairs = read_covost_pairs(MINI_ST_CORPUS, ("train",))
     build_tiny_wav2vec2(out / "wav2vec2", seed=0)
     build_tiny_mbart(out / "mbart", pairs[:32], [text for p in pairs for text in (p.source, p.target)],
                      seed=0, train_steps=1, batch_size=8)
-    conf = {"encoder_model": str(out / "wav2vec2"), "decoder_model": str(out / "mbart"), "encoder_adapter_dim": 8,
-            "decoder_adapter_dim": 8, "length_adaptor_layers": 1}
-    exp = out / "exp"
-    exp.mkdir()
-    (exp / "config.yaml").write_text(yaml.safe_dump({"model_conf": conf}), encoding="utf-8")
-    torch.save(SpeechTranslationModel(**conf).state_dict(), exp / "weights.pth")
-    pack(exp, exp / "weights.pth")
-    return exp
+    return packed_st_model(out / "exp", out / "wav2vec2", out / "mbart")
 
 
 def main(argv: list[str] | None = None) -> None:

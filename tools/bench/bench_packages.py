@@ -32,9 +32,9 @@ def build_bases(models_dir: Path, texts: list[str]) -> tuple[Path, Path]:
     """The encoder and decoder base dirs (kept between runs)."""
     from transformers import Wav2Vec2FeatureExtractor
 
-    from sst.demo.tiny_models import build_mbart50_tokenizer
     from sst.models.architectures import MBART50_MMT, XLSR_300M, config_source
     from sst.models.pretrained import load_mbart, load_speech_encoder
+    from sst.testing.tiny_models import build_mbart50_tokenizer
 
     encoder, decoder = models_dir / "encoder", models_dir / "decoder"
     if not (encoder / "preprocessor_config.json").exists():
@@ -49,25 +49,17 @@ def build_bases(models_dir: Path, texts: list[str]) -> tuple[Path, Path]:
 
 
 def make_experiment(exp: Path, encoder: Path, decoder: Path) -> tuple[Path, dict]:
-    """``exp/config.yaml`` and ``exp/1epoch.pth`` of the paper's system over the bases; the parameter counts."""
-    import torch
+    """``exp/config.yaml`` and ``exp/1epoch.pth`` of the paper's system over the bases, its trained tensors
+    moved off their initial values; the checkpoint and the parameter counts."""
     import yaml
 
     from sst.models.freezing import parameter_report
-    from sst.models.speech_translation import SpeechTranslationModel
+    from sst.testing.tiny_models import st_experiment
 
     config = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
     model_conf = {**config["model_conf"], "encoder_model": str(encoder), "decoder_model": str(decoder)}
-    exp.mkdir(parents=True, exist_ok=True)
-    (exp / "config.yaml").write_text(yaml.safe_dump({**config, "model_conf": model_conf}), encoding="utf-8")
-    model = SpeechTranslationModel(**model_conf)
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.requires_grad:
-                param.add_(0.01 * torch.randn_like(param))
-    torch.save(model.state_dict(), exp / "1epoch.pth")
-    return exp / "1epoch.pth", parameter_report(model)["total"]
+    checkpoint, model = st_experiment(exp, model_conf, config, move_trained=0.01)
+    return checkpoint, parameter_report(model)["total"]
 
 
 def timed_pack(exp: Path, checkpoint: Path, kind: str, out: Path) -> float:
@@ -80,8 +72,7 @@ def timed_pack(exp: Path, checkpoint: Path, kind: str, out: Path) -> float:
 
 # Peak RSS from VmHWM, which starts afresh at exec (ru_maxrss keeps the forking parent's peak).
 LOAD_SCRIPT = """
-import json, sys, time
-sys.path.insert(0, {repo!r})
+import json, time
 start = time.perf_counter()
 from pathlib import Path
 from sst.models.packing import load_packed
@@ -95,8 +86,8 @@ print(json.dumps({{"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 
 def timed_load(packed: Path, work: Path) -> dict:
     """load_packed in a fresh process: wall seconds (imports included) and peak RSS."""
     script = work / f"load_{packed.name}.py"
-    script.write_text(LOAD_SCRIPT.format(repo=str(REPO), packed=str(packed)), encoding="utf-8")
-    return run_json([str(script)], timeout=900)
+    script.write_text(LOAD_SCRIPT.format(packed=str(packed)), encoding="utf-8")
+    return run_json([str(script)], env={"PYTHONPATH": str(REPO)}, timeout=900)
 
 
 def same_tensors(first: Path, second: Path) -> bool:
@@ -119,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.render:
         upsert_section(args.report, SECTION, render(json.loads(args.render.read_text(encoding="utf-8"))))
         return
-    sys.path.insert(0, str(REPO / "test"))
-    from corpora import COVOST_DE_EN, COVOST_FR_EN
+    from sst.testing.corpora import COVOST_DE_EN, COVOST_FR_EN
 
     work = args.work_dir.resolve()
     shutil.rmtree(work / "exp", ignore_errors=True)  # the bases are kept

@@ -30,10 +30,10 @@ GOAL = 1.3
 SECTION = "## Cost growth with corpus size"
 # Where time per utterance must grow with N, and why.
 INHERENT_GROWTH = {"retrieval": "every query scans all N candidates: time per utterance grows as N"}
-# Runs a module or script as __main__ and writes its own peak RSS (VmHWM, which exec starts afresh, unlike
-# ru_maxrss, which keeps the forking parent's) into the file named by its first argument.
+# Runs a module as __main__ (or, for "-c", the code that follows) and writes its own peak RSS (VmHWM, which
+# exec starts afresh, unlike ru_maxrss, which keeps the forking parent's) into the file named by its first argument.
 CHILD = """
-import atexit, os, runpy, sys
+import atexit, runpy, sys
 def write_peak(path=sys.argv[1]):
     with open("/proc/self/status") as status:
         kb = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
@@ -41,24 +41,21 @@ def write_peak(path=sys.argv[1]):
         out.write(kb)
 atexit.register(write_peak)
 target, sys.argv = sys.argv[2], sys.argv[2:]
-if target.endswith(".py"):
-    sys.path.insert(0, os.path.dirname(target))
-    runpy.run_path(target, run_name="__main__")
+if target == "-c":
+    code, sys.argv = sys.argv[1], ["-c", *sys.argv[2:]]
+    exec(compile(code, "<child>", "exec"), {"__name__": "__main__"})
 else:
     runpy.run_module(target, run_name="__main__", alter_sys=True)
 """
-
-
-def retrieval(utterances: int) -> None:
-    """The pooled retrieval check on random paired N x 768 embeddings (LaBSE's size)."""
-    import torch
-
-    from sst.eval.retrieval import evaluate_retrieval
-
-    generator = torch.Generator().manual_seed(0)
-    text = torch.randn(utterances, 768, generator=generator)
-    speech = text + 0.5 * torch.randn(utterances, 768, generator=generator)
-    print(evaluate_retrieval(speech, text).to_dict())
+# The pooled retrieval check on random paired N x 768 embeddings (LaBSE's size); N is its argument.
+RETRIEVAL = """
+import sys, torch
+from sst.eval.retrieval import evaluate_retrieval
+generator = torch.Generator().manual_seed(0)
+text = torch.randn(int(sys.argv[1]), 768, generator=generator)
+speech = text + 0.5 * torch.randn(int(sys.argv[1]), 768, generator=generator)
+print(evaluate_retrieval(speech, text).to_dict())
+"""
 
 
 def write_corpus(root: Path, utterances: int) -> None:
@@ -87,28 +84,14 @@ def write_corpus(root: Path, utterances: int) -> None:
 
 def make_packed_model(root: Path) -> Path:
     """An experiment dir holding ``packed/``: random tiny XLS-R + tiny mBART, tiny adapters, ``</s>`` barred."""
-    import torch
-    import yaml
-
-    from sst.models.packing import pack
-    from sst.models.speech_translation import SpeechTranslationModel
-    from sst.demo.tiny_models import TextPair, build_tiny_mbart, build_tiny_wav2vec2
+    from sst.testing.corpora import TextPair
+    from sst.testing.tiny_models import build_tiny_mbart, build_tiny_wav2vec2, packed_st_model
 
     build_tiny_wav2vec2(root / "wav2vec2", seed=0)
     pairs = [TextPair("fr", f"phrase {i}", f"sentence {i}") for i in range(20)]
     build_tiny_mbart(root / "mbart", pairs, seed=0, train_steps=1, batch_size=4)
-    conf = {"encoder_model": str(root / "wav2vec2"), "decoder_model": str(root / "mbart"),
-            "freeze": ["encoder", "decoder"], "encoder_adapter_dim": 16, "decoder_adapter_dim": 16,
-            "length_adaptor_layers": 2}
-    exp = root / "exp"
-    exp.mkdir()
-    model = SpeechTranslationModel(**conf)
-    with torch.no_grad():
-        model.mbart.final_logits_bias[:, model.mbart.config.eos_token_id] = -1e4
-    (exp / "config.yaml").write_text(yaml.safe_dump({"model_conf": conf}), encoding="utf-8")
-    torch.save(model.state_dict(), exp / "1epoch.pth")
-    pack(exp, exp / "1epoch.pth", "full")  # its frozen LM-head bias was edited: no base holds it
-    return exp
+    return packed_st_model(root / "exp", root / "wav2vec2", root / "mbart", "full", adapter_dim=16,
+                           length_adaptor_layers=2, bar_eos=True)
 
 
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -138,7 +121,7 @@ def measure_size(root: Path, utterances: int, exp: Path, env: dict[str, str]) ->
         "stage 5": ["sst.bin.st_inference", "--model_dir", str(exp), "--dump_dir",
                     *(str(dump / s) for s in sets), "--output_dir", *(str(decode / s) for s in sets),
                     "--beam_size", "1", "--max_length", "6", "--batch_size", "32"],
-        "retrieval": [__file__, "--retrieval", str(utterances)],
+        "retrieval": ["-c", RETRIEVAL, str(utterances)],
     }
     results = {}
     for stage in STAGES:
@@ -208,9 +191,6 @@ NOTES = [
     "Every stage is one process started per size, so ms/utt includes its start-up (imports, model loading), "
     "which the small sizes share over fewer utterances; the time goal is therefore judged on the cost of one "
     "more utterance (differences of wall times between sizes), in which start-up cancels out.",
-    "The machine is shared with other jobs (load average 6-15 on its 2 cores during the committed run), so the "
-    "marginal costs carry that noise: stage 5's fall from 179 to 73 ms per extra utterance follows the load "
-    "falling during the run, it is not a speed-up; the memory figures are not affected.",
     "Stage 1 holds the set's text tables (TSV rows, validated clip names) in memory: they grow with the corpus "
     "(a few hundred bytes an utterance, tens of MiB at CoVoST-2's 650k), the audio is only checked for existence.",
     "Stage 2 decodes and writes one recording at a time; its tables (utt2num_samples, texts) grow like stage 1's.",
@@ -226,14 +206,10 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs=3, default=[100, 500, 2000])
-    parser.add_argument("--retrieval", type=int, default=None, help=argparse.SUPPRESS)  # the child's mode
     parser.add_argument("--report", type=Path, default=None, help="REPORT.md to write the section into")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
-    if args.retrieval is not None:
-        retrieval(args.retrieval)
-        return {}
-    start = time.perf_counter()
+    start, load_at_start = time.perf_counter(), round(os.getloadavg()[0], 2)
     env = {**os.environ, **MALLOC_ENV, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         root = Path(tmp)
@@ -242,6 +218,11 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"title": "Cost growth with corpus size", "sizes": args.sizes, "results": results,
               "command": command_line("bench_scale.py", argv),
               "elapsed_s": time.perf_counter() - start, "machine": machine_info(), "notes": NOTES}
+    load = (load_at_start, result["machine"]["load_average_1min"])
+    if max(load) > (os.cpu_count() or 1):
+        result["notes"] = [*NOTES, f"The machine was busy (1-minute load average {load[0]} at the start, {load[1]} at "
+                           f"the end, on {os.cpu_count()} cores): the marginal costs carry its load changes as much "
+                           "as the stages' own; the memory figures are not affected."]
     if args.report is not None:
         from sst.eval.results_md import upsert_section
 

@@ -1,7 +1,8 @@
 """What the benchmark scripts share: model sizes, timing, peak-memory probes and machine facts.
 
 Every bench script runs as ``tools/venv/bin/python tools/bench/<script>.py``; this module sits next
-to them and is imported by name. Models are built with random weights from configs saved with
+to them and is imported by name (Python puts a script's own folder first on its path). What the tests
+share with the benches (fixture corpora, tiny models, small packed models) is in ``sst.testing``. Models are built with random weights from configs saved with
 ``save_pretrained`` and read through ``sst.models.pretrained`` (``pretrained=False``): nothing is
 loaded from a hub.
 """
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parents[1]
 PYTHON = sys.executable
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 # Medium size for CPU: XLS-R / mBART-50 geometry with 6 layers of width 256 on each side. The CNN keeps
 # XLS-R's strides and kernels (320 samples per frame) with 64 channels, so its share of the encoder's
@@ -53,7 +52,7 @@ MEDIUM_DECODER = dict(
 )
 MEDIUM_ADAPTER_DIM = 192  # 0.75 x width, the paper's 768 for 1024
 
-# Full size (item 5, GPU only): XLS-R-300M (facebook/wav2vec2-xls-r-300m) and mBART-50
+# Full size (GPU only): XLS-R-300M (facebook/wav2vec2-xls-r-300m) and mBART-50
 # (facebook/mbart-large-50-many-to-many-mmt), their config.json as packaged in sst/models/configs; no
 # layer drop, masking or feature-projection dropout, so that every timed step does the same work.
 def packaged_config(hub_id: str, **overrides) -> dict:

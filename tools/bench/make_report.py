@@ -72,10 +72,11 @@ def markdown(report: dict) -> str:
         "",
         "## Setup",
         "",
-        f"- Medium model (items 1-3): XLS-R-shaped encoder, {enc['num_hidden_layers']} layers x {enc['hidden_size']} "
+        f"- Medium model (training, teacher and decoding benches): XLS-R-shaped encoder, "
+        f"{enc['num_hidden_layers']} layers x {enc['hidden_size']} "
         f"(CNN with XLS-R's strides, {enc['conv_dim'][0]} channels), mBART-shaped decoder, {dec['decoder_layers']} "
         f"layers x {dec['d_model']}, {dec['vocab_size']:,}-token vocabulary, {MEDIUM_ADAPTER_DIM}-dim adapters in "
-        f"every layer, 3-layer length adaptor: {parameters:,} parameters. Full size (item 5): XLS-R-300M + mBART-50 "
+        f"every layer, 3-layer length adaptor: {parameters:,} parameters. Full size (GPU bench): XLS-R-300M + mBART-50 "
         "decoder, 768-dim adapters.",
         "",
         "## Machine",

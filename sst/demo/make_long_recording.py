@@ -1,6 +1,6 @@
 """Join the clips of test sets into one long recording per set, with pauses, for the long-form demo.
 
-    python local/make_long_recording.py --data_dir data/test_fr_en data/test_de_en \
+    python -m sst.demo.make_long_recording --data_dir data/test_fr_en data/test_de_en \
         --output_dir data/longform_test_fr_en data/longform_test_de_en
 
 Each output is a Kaldi-style data dir with one recording (``<set>.flac``, 16 kHz) and a ``segments``
@@ -68,4 +68,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from sst.errors import run_main
+
+    run_main(main)

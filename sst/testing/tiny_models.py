@@ -5,10 +5,13 @@ Each builder writes a directory that the ordinary loaders read (``Wav2Vec2Model.
 ``AutoTokenizer.from_pretrained``) plus ``sst_tiny.json``, a note on how it was made. The teacher
 and the mBART are briefly trained on a corpus's text so they play their real roles: translations
 embed close together, and the decoder is a working English decoder.
+
+Over such bases: ``small_st_model`` (an adapter-ST model in memory), ``st_experiment`` (an experiment dir
+with one epoch checkpoint, as stage 4 leaves it) and ``packed_st_model`` (that, packed: a ``--model_dir``
+for decoding), the one builder the tests and benchmarks share.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import random
@@ -16,7 +19,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sentencepiece as spm
@@ -31,68 +34,13 @@ from transformers import (AutoTokenizer, BertConfig, BertModel, BertTokenizer, M
                           MBartForConditionalGeneration, PreTrainedTokenizerBase, Wav2Vec2Config,
                           Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
-from sst.data.langs import mbart_code, normalize
+from sst.data.langs import mbart_code
+from sst.testing.corpora import TextPair
+
+if TYPE_CHECKING:
+    from sst.models.speech_translation import SpeechTranslationModel
 
 NOTE_NAME = "sst_tiny.json"
-COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
-
-
-class TextPair(NamedTuple):
-    """One corpus row's text: source language, transcript, English translation."""
-    lang: str
-    source: str
-    target: str
-
-
-def _corpus_lang(tsv: Path) -> str:
-    """The source language code of ``covost_v2.<src>_en.tsv`` as the corpus spells it ("zh-CN")."""
-    return tsv.name.split(".")[1].rsplit("_", 1)[0]
-
-
-def _source_lang(tsv: Path) -> str:
-    """The source language of ``covost_v2.<src>_en.tsv``, normalised ("zh-CN" -> "zh")."""
-    return normalize(_corpus_lang(tsv))
-
-
-def _covost_rows(corpus_dir: Path, splits: tuple[str, ...], langs: tuple[str, ...] | None) -> list[tuple[Path, list[str]]]:
-    """(TSV file, row) of every row of ``covost/covost_v2.<src>_en.tsv`` in ``splits`` (file order)."""
-    files = sorted(Path(corpus_dir, "covost").glob("covost_v2.*_en.tsv"))
-    if langs is not None:
-        files = [f for f in files if _source_lang(f) in langs]
-        missing = set(langs) - {_source_lang(f) for f in files}
-        if missing:
-            raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv for {sorted(missing)}")
-    if not files:
-        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv files")
-    rows = []
-    for path in files:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\")
-            header = next(reader, None)
-            if header is None or tuple(header[:5]) != COVOST_COLUMNS:
-                raise ValueError(f"{path}:1: expected the header {' '.join(COVOST_COLUMNS)}, got {header}")
-            for row in reader:
-                if len(row) != len(header):
-                    raise ValueError(f"{path}:{reader.line_num}: {len(row)} fields, expected {len(header)}")
-                if ("train" if row[4] == "train_covost" else row[4]) in splits:
-                    rows.append((path, row))
-    return rows
-
-
-def read_covost_pairs(corpus_dir: Path, splits: tuple[str, ...] = ("train",),
-                      langs: tuple[str, ...] | None = None) -> list[TextPair]:
-    """(lang, transcript, translation) of every row of ``covost/covost_v2.<src>_en.tsv`` in ``splits``.
-
-    ``langs=None`` reads every X->En file present. CoVoST's ``train_covost`` rows count as ``train``.
-    Rows are returned in file order, files by language.
-    """
-    return [TextPair(_source_lang(path), row[1], row[2]) for path, row in _covost_rows(corpus_dir, splits, langs)]
-
-
-def read_covost_clips(corpus_dir: Path, splits: tuple[str, ...] = ("train",)) -> list[Path]:
-    """The clips of those rows: ``commonvoice/<src>/clips/<path>`` of the corpus (every source language)."""
-    return [Path(corpus_dir, "commonvoice", _corpus_lang(path), "clips", row[0])
-            for path, row in _covost_rows(corpus_dir, splits, None)]
 
 
 def write_note(out_dir: Path, note: dict) -> None:
@@ -424,3 +372,69 @@ def build_tiny_mbart(out_dir: Path, pairs: list[TextPair], vocab_texts: list[str
         "seconds": round(time.time() - start, 1),
     })
     return model, tokenizer
+
+
+def padded_noise(lengths: list[int], seed: int = 0, pad_value: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of random 'speech' padded with ``pad_value``, and its lengths."""
+    generator = torch.Generator().manual_seed(seed)
+    speech = torch.full((len(lengths), max(lengths)), pad_value)
+    for row, length in enumerate(lengths):
+        speech[row, :length] = 0.1 * torch.randn(length, generator=generator)
+    return speech, torch.tensor(lengths)
+
+
+def small_st_model(encoder_model: Path, decoder_model: Path, **overrides) -> SpeechTranslationModel:
+    """An adapter-ST model over (tiny) bases, built after ``torch.manual_seed(0)``: 16-dim adapters without
+    dropout and a 2-layer length adaptor; ``overrides`` are further or other ``model_conf`` entries."""
+    from sst.models.speech_translation import SpeechTranslationModel
+
+    torch.manual_seed(0)
+    options = dict(encoder_model=str(encoder_model), decoder_model=str(decoder_model), encoder_adapter_dim=16,
+                   decoder_adapter_dim=16, adapter_dropout=0.0, length_adaptor_layers=2)
+    return SpeechTranslationModel(**{**options, **overrides})
+
+
+def st_experiment(exp: Path, model_conf: dict, config: dict | None = None, seed: int = 0,
+                  move_trained: float = 0.0, bar_eos: bool = False) -> tuple[Path, SpeechTranslationModel]:
+    """An experiment dir as stage 4 leaves it: ``exp/config.yaml`` (``config`` with ``model_conf``) and one
+    epoch checkpoint, ``exp/1epoch.pth``, of ``SpeechTranslationModel(**model_conf)`` built after
+    ``torch.manual_seed(seed)``.
+
+    ``move_trained``: its trainable tensors moved by that times standard normal noise (so a package shows
+    whether they were kept); ``bar_eos``: its LM-head bias bars ``</s>``, so every decoding runs to
+    ``max_length`` (a frozen tensor edited: only a full package holds it). Returns the checkpoint and the
+    model saved in it.
+    """
+    import yaml
+
+    from sst.models.speech_translation import SpeechTranslationModel
+
+    exp = Path(exp)
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump({**(config or {}), "model_conf": model_conf}), encoding="utf-8")
+    torch.manual_seed(seed)
+    model = SpeechTranslationModel(**model_conf)
+    with torch.no_grad():
+        if move_trained:
+            for param in model.parameters():
+                if param.requires_grad:
+                    param.add_(move_trained * torch.randn_like(param))
+        if bar_eos:
+            model.mbart.final_logits_bias[:, model.mbart.config.eos_token_id] = -1e4
+    torch.save(model.state_dict(), exp / "1epoch.pth")
+    return exp / "1epoch.pth", model
+
+
+def packed_st_model(exp: Path, encoder_model: Path, decoder_model: Path, kind: str = "adapters",
+                    adapter_dim: int = 8, length_adaptor_layers: int = 1, **experiment) -> Path:
+    """A small adapter-ST model over tiny bases, untrained, packed into ``exp/packed`` as ``kind``
+    (``sst.models.packing.pack``): an :func:`st_experiment` (``experiment`` are its options) with
+    ``adapter_dim``-wide adapters on both sides. Returns ``exp``, what ``--model_dir`` takes."""
+    from sst.models.packing import pack
+
+    model_conf = {"encoder_model": str(encoder_model), "decoder_model": str(decoder_model),
+                  "encoder_adapter_dim": adapter_dim, "decoder_adapter_dim": adapter_dim,
+                  "length_adaptor_layers": length_adaptor_layers}
+    checkpoint, _ = st_experiment(exp, model_conf, **experiment)
+    pack(Path(exp), checkpoint, kind)
+    return Path(exp)

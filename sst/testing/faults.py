@@ -3,7 +3,8 @@
 Every fault is run on a private copy of the fixture corpora of corpora.py and must end in either a
 counted skip (its reason in skip_report.txt / dump_report.txt) or one clear line (the ``ERROR: ...`` a
 user sees, see sst/errors.py) naming the file and line, option or key at fault. test/test_bad_inputs.py
-runs each one; tools/bench/bench_bad_inputs.py counts how many are handled for the report.
+runs each one; tools/bench/bench_bad_inputs.py counts how many are handled for the report. The option
+faults run the recipe scripts of a source checkout (egs/, tools/).
 """
 from __future__ import annotations
 
@@ -19,9 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from unittest import mock
 
-from corpora import Covost2Corpus, make_covost2_corpus, make_europarl_st_corpus, write_dump_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from sst.testing.corpora import REPO, Covost2Corpus, make_covost2_corpus, make_europarl_st_corpus, write_dump_config
 
 
 @dataclass
@@ -81,9 +80,9 @@ def reports(*dirs: Path) -> Outcome:
     return Outcome(skipped=skipped)
 
 
-def shell(script: str, *args: str, cwd: Path = ROOT) -> Outcome:
+def shell(script: str, *args: str, cwd: Path = REPO) -> Outcome:
     """Run a recipe script; its stderr is the console line (it must stop at once, exit 1)."""
-    result = subprocess.run([str(ROOT / script), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(REPO / script), *args], cwd=cwd, capture_output=True, text=True, timeout=60)
     return Outcome(error=result.stderr.strip() if result.returncode == 1 and not result.stdout else None)
 
 
@@ -342,11 +341,11 @@ FAULTS = [
           _data_dir_latin1),
     # bad options
     Fault("--stage one", "options", "error", r"^run\.sh: option --stage takes a whole number .*'one'$",
-          lambda b, w: shell(MINI_ST, "--stage", "one", cwd=ROOT / "egs" / "mini_st")),
+          lambda b, w: shell(MINI_ST, "--stage", "one", cwd=REPO / "egs" / "mini_st")),
     Fault("--nj -1", "options", "error", r"^run\.sh: option --nj takes a whole number .*'-1'$",
-          lambda b, w: shell(MINI_ST, "--nj=-1", cwd=ROOT / "egs" / "mini_st")),
+          lambda b, w: shell(MINI_ST, "--nj=-1", cwd=REPO / "egs" / "mini_st")),
     Fault("unknown option", "options", "error", r"^run\.sh: unknown option --src_lang ",
-          lambda b, w: shell(MINI_ST, "--src_lang", "fr", cwd=ROOT / "egs" / "mini_st")),
+          lambda b, w: shell(MINI_ST, "--src_lang", "fr", cwd=REPO / "egs" / "mini_st")),
     Fault("boolean option given 'yes'", "options", "error", r"option --gpu_inference takes true or false, not 'yes'",
           lambda b, w: shell("tools/st.sh", "--gpu_inference", "yes")),
     Fault("--ngpu above the machine's GPUs", "options", "error", r"^--ngpu 99, but this machine has \d+ CUDA GPU",

@@ -1,19 +1,28 @@
 """Builders of tiny corpora in the REAL on-disk layouts of CoVoST-2 / Common Voice v4 and Europarl-ST v1.1.
 
-Other tests import these (``from corpora import make_covost2_corpus``); each builder writes into the
-folder it is given and returns the paths plus what stages 1 and 2 are expected to make of it
-(``expected[set_name]``, an ExpectedSet). Audio is a few seconds in all, so tests stay fast.
+Tests and benchmarks import these (``from sst.testing.corpora import make_covost2_corpus``); each
+builder writes into the folder it is given and returns the paths plus what stages 1 and 2 are expected
+to make of it (``expected[set_name]``, an ExpectedSet). Audio is a few seconds in all, so tests stay fast.
+The readers at the end take a CoVoST-2 style corpus (the mini_st demo's) through ``sst.data.covost2``.
 """
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
 import soundfile as sf
 
+from sst.data.covost2 import load_covost2
+from sst.data.langs import normalize
+
+
+# The source checkout these fixtures belong to, and the mini_st demo's shipped corpus (CoVoST-2 layout).
+REPO = Path(__file__).resolve().parents[2]
+MINI_ST_CORPUS = REPO / "egs" / "mini_st" / "corpus"
 TSV_STYLE = dict(delimiter="\t", quoting=csv.QUOTE_NONE, escapechar="\\", lineterminator="\n")
 CV_COLUMNS = ("client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accent")
 COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
@@ -290,3 +299,68 @@ def make_europarl_st_corpus(root: Path) -> EuroparlStCorpus:
     for split, rows in EUROPARL_FR_EN.items():
         write_europarl_split(release / "fr" / "en" / split, rows)
     return EuroparlStCorpus(europarl_dir, EUROPARL_ST_EXPECTED)
+
+
+# ---------------------------------------------------------------- CoVoST-2 style corpora read as stage 1 reads them
+
+class TextPair(NamedTuple):
+    """One corpus row's text: source language, transcript, English translation."""
+    lang: str
+    source: str
+    target: str
+
+
+def _source_langs(corpus_dir: Path) -> list[str]:
+    """The source languages of the ``covost/covost_v2.<src>_en.tsv`` files of a corpus, normalised
+    ("zh-CN" -> "zh"), in file order."""
+    files = sorted(Path(corpus_dir, "covost").glob("covost_v2.*_en.tsv"))
+    if not files:
+        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv files")
+    return [normalize(path.name.split(".")[1].rsplit("_", 1)[0]) for path in files]
+
+
+def read_covost_rows(corpus_dir: Path, splits: tuple[str, ...],
+                     langs: tuple[str, ...] | None = None) -> list[tuple[TextPair, Path]]:
+    """(text, clip) of every utterance stage 1 keeps from ``covost/covost_v2.<src>_en.tsv`` with its clips in
+    ``commonvoice/`` (read by ``sst.data.covost2.load_covost2``): languages in file order, then split by
+    split, rows in file order. ``langs=None`` reads every X->En file present."""
+    present = _source_langs(corpus_dir)
+    missing = set(langs or ()) - set(present)
+    if missing:
+        raise FileNotFoundError(f"{corpus_dir}/covost: no covost_v2.<src>_en.tsv for {sorted(missing)}")
+    chosen = [lang for lang in present if langs is None or lang in langs]
+    loaded = {lang: load_covost2(Path(corpus_dir, "covost"), Path(corpus_dir, "commonvoice"), lang, "en", splits)
+              for lang in chosen}
+    return [(TextPair(lang, utt.transcript, utt.translation), utt.audio)
+            for lang in chosen for split in splits for utt in loaded[lang][split][0]]
+
+
+def read_covost_pairs(corpus_dir: Path, splits: tuple[str, ...] = ("train",),
+                      langs: tuple[str, ...] | None = None) -> list[TextPair]:
+    """(lang, transcript, translation) of every utterance of ``corpus_dir`` in ``splits``, as stage 1 reads
+    them (CoVoST's ``train_covost`` rows count as ``train``); ``langs=None`` reads every language present."""
+    return [text for text, _ in read_covost_rows(corpus_dir, splits, langs)]
+
+
+def read_covost_clips(corpus_dir: Path, splits: tuple[str, ...] = ("train",)) -> list[Path]:
+    """The clips of those utterances (every source language)."""
+    return [clip for _, clip in read_covost_rows(corpus_dir, splits, None)]
+
+
+def write_mini_st_data_dir(out: Path, clips: int, corpus_dir: Path = MINI_ST_CORPUS) -> float:
+    """A stage-1 style data dir over the first ``clips`` clips (sorted by path, over all languages) of a
+    CoVoST-2 style corpus, one utterance per recording; returns their audio seconds. The clips come from
+    several source languages, so their transcripts go under ISO 639's code for "multiple languages",
+    ``mul`` (stage 2 only copies them)."""
+    from sst.data.datadir import write_data_dir
+
+    texts = {clip.stem: text for text, clip in read_covost_rows(corpus_dir, ("train", "dev", "test"))}
+    paths = sorted(Path(corpus_dir).glob("commonvoice/*/clips/*.mp3"))[:clips]
+    if len(paths) < clips:
+        raise ValueError(f"{corpus_dir}: only {len(paths)} clips, {clips} asked for")
+    utts = {path.stem: path for path in paths}
+    write_data_dir(out, {u: str(p) for u, p in utts.items()},
+                   {"mul": {u: texts[u].source for u in utts}, "en": {u: texts[u].target for u in utts}},
+                   utt2spk={u: u for u in utts}, utt2lang={u: "mul" for u in utts},
+                   utt2tgt_lang={u: "en" for u in utts})
+    return sum(sf.info(str(p)).duration for p in paths)
