@@ -100,8 +100,12 @@ def recover_dir(target: Path) -> None:
                 os.rename(aside, target)
     for leftover in target.parent.glob(f"{target.name}.*{TEMP_SUFFIX}"):
         pid = leftover.name[len(target.name) + 1:-len(TEMP_SUFFIX)]
-        if pid.isdigit() and not _process_alive(int(pid)):
-            shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        if not pid.isdigit() or _process_alive(int(pid)):
+            continue
+        if leftover.is_dir():
+            shutil.rmtree(leftover)
+        else:
+            leftover.unlink()
 
 
 def _process_alive(pid: int) -> bool:

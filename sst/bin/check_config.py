@@ -25,7 +25,7 @@ import yaml
 from tabulate import tabulate
 
 from sst.models import freezing
-from sst.models.architectures import BUNDLED, config_source
+from sst.models.architectures import BUNDLED
 from sst.tasks.base import ModelConfTask
 
 # The model_conf keys that name a pretrained model directory or hub id.
