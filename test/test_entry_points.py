@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from espnet2.train.trainer import Trainer
 from sacrebleu.metrics import BLEU
 from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
-from sst.testing.corpora import Covost2Corpus
+from sst.testing.corpora import REPO, Covost2Corpus
 from sst.bin import combine_data, samu_eval, samu_train, score, st_inference, st_train, tokenize_targets, translate
 from sst.inference.options import DECODE_DEFAULTS
 from sst.io import read_kv, write_kv
@@ -593,3 +594,22 @@ def test_covost2_one_to_many_trains_one_model_and_scores_both_directions(
     assert all(row["n_utts"] == 3 for row in results["directions"].values())
     assert "tok:char" in results["directions"]["en-ja"]["signatures"]["BLEU"]  # ja is scored by character
     assert read_kv(outputs[1] / "utt2tgt_lang") == read_kv(dumps["ja"] / "utt2tgt_lang")
+
+
+def espnet_importers() -> list[str]:
+    """The modules of sst that import ESPnet, directly or through sst.tasks; of sst.tasks only the package,
+    which every one of its modules imports first."""
+    importer = re.compile(r"^\s*(from|import) (espnet2?|sst\.tasks)\b", re.MULTILINE)
+    modules = {".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+               for path in (REPO / "sst").rglob("*.py") if importer.search(path.read_text(encoding="utf-8"))}
+    return sorted(module for module in modules if not module.startswith("sst.tasks."))
+
+
+@pytest.mark.parametrize("module", espnet_importers())
+def test_importing_espnet_writes_nothing_to_stdout(module: str) -> None:
+    """ESPnet's attention module prints a flash_attn notice on import; a fresh process importing any module
+    that reaches ESPnet (each entry point among them) keeps its stdout for what the command writes."""
+    run = subprocess.run([sys.executable, "-c", f"import {module}"], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout == b""
