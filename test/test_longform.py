@@ -13,7 +13,7 @@ from sst.data.audio import load_resampled, resample, resample_stream, stream_res
 from sst.inference.vad import (SAMPLE_RATE, SpeechSegment, VadConfig, cut_segments, load_vad, merge_segments,
                                segment_speech, speech_probabilities)
 from sst.demo.make_long_recording import join_clips
-from sst.testing.corpora import MINI_ST_CORPUS
+from sst.testing.corpora import MINI_ST_CORPUS, REPO
 
 N_CLIPS = 45
 BOUNDARY_TOLERANCE = 0.3  # seconds
@@ -186,6 +186,25 @@ def test_unreadable_and_silent_inputs_give_one_line_each(long_recording, untrain
                        ("long_silence.flac", "no speech found"), ("missing.wav", "no such file")):
         assert sum(name in line and what in line for line in errors) == 1, (name, errors)
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(clip)]
+
+
+def test_translate_stdout_holds_one_line_per_input_and_nothing_else(untrained_st: Path, tmp_path: Path) -> None:
+    """``python -m sst.bin.translate ... > out.txt`` as a script reads it: stdout is byte for byte what
+    --output writes, one ``file<TAB>translation`` line per input; the parameter table is not on the console."""
+    import os
+    import subprocess
+
+    from sst.bin import translate
+
+    clips = [str(clip) for clip in sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[:2]]
+    written = tmp_path / "written.txt"
+    translate.main([*clips, "--model_dir", str(untrained_st), "--output", str(written), *DECODE_ARGS])
+    run = subprocess.run([sys.executable, "-m", "sst.bin.translate", *clips, "--model_dir", str(untrained_st),
+                          *DECODE_ARGS], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, timeout=600)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert run.stdout == written.read_bytes()
+    assert [line.split(b"\t")[0].decode() for line in run.stdout.split(b"\n")] == [*clips, ""]
+    assert b"parameters (trainable / frozen)" not in run.stderr
 
 
 PEAK_RSS_SCRIPT = """

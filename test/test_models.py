@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+from argparse import Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from sst.models.pooling import AttentionPooling
 from sst.models.pretrained import language_token_id, load_speech_encoder
 from sst.models.samu import SamuModel
 from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, scored_positions, translation_loss
+from sst.tasks.samu import SamuTask
+from sst.tasks.st import STTask
 from sst.testing.tiny_models import padded_noise, small_st_model
 
 TRAINED_GROUPS = ("encoder_adapters", "decoder_adapters", "length_adaptor")
@@ -448,7 +451,8 @@ def test_full_size_adapter_st_trains_about_75m_parameters(full_size_configs: tup
                                                           caplog: pytest.LogCaptureFixture) -> None:
     encoder, decoder = full_size_configs
     caplog.set_level(logging.INFO)
-    model = SpeechTranslationModel(encoder_model=str(encoder), decoder_model=str(decoder), pretrained=False)
+    model = STTask.build_model(Namespace(model_conf={"encoder_model": str(encoder), "decoder_model": str(decoder),
+                                                     "pretrained": False}))
     report = parameter_report(model)
     assert 70e6 < report["total"]["trainable"] < 80e6, report
     # 24 encoder adapters of 1024 -> 768 -> 1024, 12 decoder ones, 3 conv + GLU blocks 1024 -> 1024
@@ -473,8 +477,8 @@ def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_con
     encoder, decoder = full_size_configs
     caplog.set_level(logging.INFO)
     with torch.device("meta"):
-        model = SpeechTranslationModel(encoder_model=str(encoder), decoder_model=str(decoder), pretrained=False,
-                                       **lna_model_conf(config))
+        model = STTask.build_model(Namespace(model_conf={"encoder_model": str(encoder), "decoder_model": str(decoder),
+                                                         "pretrained": False, **lna_model_conf(config)}))
     report = parameter_report(model)
     documented = re.search(r"Ours: ([\d,]+) of ([\d,]+) parameters \(([\d.]+) %",
                            (TUNING / config).read_text(encoding="utf-8").replace("\n# ", " "))
@@ -489,7 +493,8 @@ def test_full_size_lna_share_is_logged_and_documented(config: str, full_size_con
 def test_full_size_samu_model(full_size_configs: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
     encoder, _ = full_size_configs
     caplog.set_level(logging.INFO)
-    model = SamuModel(encoder_model=str(encoder), pretrained=False, teacher_dim=768)
+    model = SamuTask.build_model(Namespace(model_conf={"encoder_model": str(encoder), "pretrained": False,
+                                                       "teacher_dim": 768}))
     report = parameter_report(model)
     cnn = sum(p.numel() for p in model.encoder.wav2vec2.feature_extractor.parameters())
     assert 4.0e6 < cnn < 4.5e6

@@ -42,7 +42,6 @@ class SamuModel(AbsESPnetModel):
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
         _freeze_encoder_groups(self.encoder, freeze, keep_trainable)
-        freezing.log_parameter_report(self)
 
     def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
         """Utterance embeddings in the teacher's space, (batch, teacher_dim), in [-1, 1]."""

@@ -107,7 +107,6 @@ class SpeechTranslationModel(AbsESPnetModel):
         freezing.freeze(freeze_groups, sorted(set(freeze) | {"embeddings"}), keep_trainable)
         # The CNN feature encoder stays frozen even where a keep_trainable regex matches its layer norms.
         wav2vec2.freeze_feature_encoder()
-        freezing.log_parameter_report(self)
 
     @staticmethod
     def _maybe_adapters(layers, dim: int, bottleneck: int, dropout: float) -> nn.ModuleList:

@@ -13,6 +13,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet.nets.pytorch_backend.nets_utils import pad_list
 
+from sst.models.freezing import log_parameter_report
 from sst.tasks.trainer import ResumableTrainer
 
 
@@ -98,8 +99,12 @@ class ModelConfTask(AbsTask):
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> AbsESPnetModel:
+        """The model of ``--model_conf``; its trainable / frozen parameter table goes to the training log
+        (built here, not in the model, so loading a model to translate keeps the console short)."""
         check_model_conf(cls.model_class, args.model_conf)
-        return cls.model_class(**args.model_conf)
+        model = cls.model_class(**args.model_conf)
+        log_parameter_report(model)
+        return model
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
