@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, Wav2Vec2Model
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from transformers.modeling_outputs import BaseModelOutput
 
 from sst.models.adapters import BottleneckAdapter, attach_adapters
@@ -18,7 +18,8 @@ from sst.models.architectures import MBART50_MMT, XLSR_300M, bundled_config_dir
 from sst.models.freezing import freeze, parameter_report, trainable_share
 from sst.models.length_adaptor import LengthAdaptor
 from sst.models.pooling import AttentionPooling
-from sst.models.pretrained import language_token_id, load_speech_encoder
+from sst.models.hub import ModelNotFoundError
+from sst.models.pretrained import language_token_id, load_feature_extractor, load_speech_encoder
 from sst.models.samu import SamuModel
 from sst.models.speech_translation import IGNORE_ID, SpeechTranslationModel, scored_positions, translation_loss
 from sst.tasks.samu import SamuTask
@@ -147,6 +148,35 @@ def test_load_speech_encoder_pretrained_or_random(tiny_wav2vec2: Path) -> None:
     assert random.config.layerdrop == 0.3
     assert not torch.equal(random.state_dict()["feature_projection.projection.weight"],
                            saved["feature_projection.projection.weight"])
+
+
+
+def test_feature_extractor_is_the_encoders_own(tmp_path: Path) -> None:
+    Wav2Vec2FeatureExtractor(sampling_rate=8000, do_normalize=False).save_pretrained(tmp_path / "encoder")
+    extractor = load_feature_extractor(str(tmp_path / "encoder"))
+    assert (extractor.sampling_rate, extractor.do_normalize) == (8000, False)
+    bundled = load_feature_extractor(XLSR_300M)  # the packaged copy: no hub, no cache
+    assert bundled.to_dict() == Wav2Vec2FeatureExtractor.from_pretrained(bundled_config_dir(XLSR_300M)).to_dict()
+
+
+def test_feature_extractor_of_a_directory_without_one_is_xlsrs(tiny_wav2vec2: Path, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    encoder = tmp_path / "encoder"
+    Wav2Vec2Model.from_pretrained(tiny_wav2vec2).save_pretrained(encoder)  # weights and config only
+    extractor = load_feature_extractor(str(encoder))
+    assert extractor.to_dict() == load_feature_extractor(XLSR_300M).to_dict()
+    assert f"{encoder} has no preprocessor_config.json: using XLS-R's feature-extractor settings" in caplog.text
+
+
+@pytest.mark.parametrize("encoder", ["/no/such/encoder", "nobody/no-such-encoder"])
+def test_feature_extractor_of_a_missing_encoder_is_the_missing_model_error(encoder: str,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistyped or unreachable encoder is not given XLS-R's settings (they would go into packages)."""
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    with pytest.raises(ModelNotFoundError) as missing:
+        load_feature_extractor(encoder)
+    message = str(missing.value)
+    assert message.startswith(f"--encoder_model {encoder}: ") and "\n" not in message
 
 
 # ---------------------------------------------------------------- SAMU

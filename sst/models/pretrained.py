@@ -8,8 +8,9 @@ from typing import Iterator
 
 from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGeneration,
                           PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+from transformers.utils import FEATURE_EXTRACTOR_NAME
 
-from sst.models.architectures import config_source
+from sst.models.architectures import XLSR_300M, bundled_config_dir, config_source
 from sst.models.hub import locate_model
 
 
@@ -38,12 +39,14 @@ def load_speech_encoder(name_or_dir: str, pretrained: bool = True, **config_over
 
 
 def load_feature_extractor(encoder_model: str) -> Wav2Vec2FeatureExtractor:
-    """The encoder's feature-extractor settings, or XLS-R's (16 kHz, normalised) where it has none."""
-    try:
-        encoder_model = locate_model(encoder_model, "--encoder_model")
-        return Wav2Vec2FeatureExtractor.from_pretrained(encoder_model)
-    except OSError:
-        return Wav2Vec2FeatureExtractor(sampling_rate=16000, do_normalize=True)
+    """The encoder's feature-extractor settings, read where its architecture is (:func:`architecture_source`);
+    XLS-R's for a model directory without a ``preprocessor_config.json`` (a hand-saved encoder, or a hub
+    snapshot cached without it). A missing or unreachable model is the missing-model error, not a guess."""
+    source = Path(architecture_source(encoder_model, "--encoder_model"))
+    if source.is_dir() and not (source / FEATURE_EXTRACTOR_NAME).is_file():
+        logging.warning("%s has no %s: using XLS-R's feature-extractor settings", source, FEATURE_EXTRACTOR_NAME)
+        source = bundled_config_dir(XLSR_300M)
+    return Wav2Vec2FeatureExtractor.from_pretrained(str(source))
 
 
 def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:
