@@ -1,6 +1,7 @@
 """Stage 1 for CoVoST-2: the real TSV layout and escaping, skip counts, re-runs, language codes."""
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import shutil
@@ -156,3 +157,28 @@ def test_later_common_voice_release(covost2_corpus: Covost2Corpus, tmp_path: Pat
             skipped[covost2.NOT_IN_RELEASE] = 1
         assert read_report(out / name / "skip_report.txt") == {"kept": len(kept), "skipped": sum(skipped.values()),
                                                                **skipped}, name
+
+
+def data_files(out: Path) -> dict[Path, bytes]:
+    """The bytes of every file stage 1 wrote under ``out``, but its provenance records (which name the
+    digests of the input files)."""
+    return {path.relative_to(out): path.read_bytes() for path in out.rglob("*")
+            if path.is_file() and ".provenance" not in path.parts}
+
+
+def test_bom_and_crlf_tsvs_prepare_the_same_data_dir(covost2_corpus: Covost2Corpus, tmp_path: Path) -> None:
+    """A TSV a spreadsheet program saved (UTF-8 BOM first, CRLF line ends) reads as its text says."""
+    args = ("--src_lang", "fr", "--tgt_lang", "en")
+    prepare(covost2_corpus, tmp_path / "plain", *args)
+    covost_dir = tmp_path / "covost"
+    shutil.copytree(covost2_corpus.covost_dir, covost_dir)
+    tsv = covost_dir / "covost_v2.fr_en.tsv"
+    tsv.write_bytes(codecs.BOM_UTF8 + tsv.read_bytes().replace(b"\n", b"\r\n"))
+    prepare(covost2_corpus, tmp_path / "spreadsheet", *args, covost_dir=covost_dir)
+    plain, spreadsheet = data_files(tmp_path / "plain"), data_files(tmp_path / "spreadsheet")
+    assert len(plain) == 3 * 7 and plain.keys() == spreadsheet.keys()
+    assert {name for name in plain if plain[name] != spreadsheet[name]} == set()
+    validated = covost2_corpus.commonvoice_dir / "fr" / "validated.tsv"
+    spreadsheet_validated = tmp_path / "validated.tsv"
+    spreadsheet_validated.write_bytes(codecs.BOM_UTF8 + validated.read_bytes().replace(b"\n", b"\r\n"))
+    assert covost2.read_validated(spreadsheet_validated) == covost2.read_validated(validated)

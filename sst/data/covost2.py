@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from sst.data import langs
@@ -60,14 +61,21 @@ def _utf8_lines(path: Path, lines: Iterable[str]) -> Iterator[str]:
         yield line
 
 
+@contextmanager
+def _tsv_reader(path: Path) -> Iterator[Iterator[list[str]]]:
+    """A csv reader over the rows of a TSV in pandas' format (:data:`TSV_FORMAT`), LF or CRLF line ends,
+    with or without the UTF-8 BOM a spreadsheet program writes first (dropped, not part of the header)."""
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        yield csv.reader(_utf8_lines(path, f), **TSV_FORMAT)
+
+
 def read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a pandas-written TSV (QUOTE_NONE, backslash escapes) as (line number, row dict).
 
     ValueError naming the file and line if the header lacks a required column, a row has the
     wrong number of fields or bytes that are not UTF-8.
     """
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(_utf8_lines(path, f), **TSV_FORMAT)
+    with _tsv_reader(path) as reader:
         try:
             header = next(reader)
         except StopIteration:
@@ -114,8 +122,7 @@ def read_validated(path: Path) -> set[str]:
     writer escaped differently, do not matter; ValueError naming the file and line if a row is too
     short to hold a path.
     """
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
-        reader = csv.reader(_utf8_lines(path, f), **TSV_FORMAT)
+    with _tsv_reader(path) as reader:
         header = next(reader, None)
         if header is None or "path" not in header:
             raise ValueError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
