@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sst.testing.corpora import COVOST_COLUMNS, Covost2Corpus, write_tsv
+from sst.testing.corpora import COVOST_COLUMNS, Covost2Corpus, data_files, write_tsv
 from sst.bin import prepare_covost2
 from sst.data import covost2
 from sst.data.datadir import read_report, validate_data_dir
@@ -157,13 +157,6 @@ def test_later_common_voice_release(covost2_corpus: Covost2Corpus, tmp_path: Pat
             skipped[covost2.NOT_IN_RELEASE] = 1
         assert read_report(out / name / "skip_report.txt") == {"kept": len(kept), "skipped": sum(skipped.values()),
                                                                **skipped}, name
-
-
-def data_files(out: Path) -> dict[Path, bytes]:
-    """The bytes of every file stage 1 wrote under ``out``, but its provenance records (which name the
-    digests of the input files)."""
-    return {path.relative_to(out): path.read_bytes() for path in out.rglob("*")
-            if path.is_file() and ".provenance" not in path.parts}
 
 
 def test_bom_and_crlf_tsvs_prepare_the_same_data_dir(covost2_corpus: Covost2Corpus, tmp_path: Path) -> None:

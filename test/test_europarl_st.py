@@ -1,13 +1,14 @@
 """Stage 1 for Europarl-ST v1.1: segments over whole-speech m4a files, aligned text files, errors."""
 from __future__ import annotations
 
+import codecs
 import logging
 import shutil
 from pathlib import Path
 
 import pytest
 
-from sst.testing.corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus
+from sst.testing.corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus, data_files
 from sst.bin import prepare_europarl_st
 from sst.data import europarl_st
 from sst.data.datadir import Segment, read_report, validate_data_dir
@@ -86,3 +87,19 @@ def test_release_dir_itself_and_rerun(europarl_st_corpus: EuroparlStCorpus, tmp_
     prepare(release, tmp_path, "--src_lang", "fr", "--tgt_lang", "en", "--splits", "dev")
     assert "already done" in caplog.text
     assert (tmp_path / "dev_fr_en" / "segments").stat().st_mtime_ns == mtime
+
+
+def test_bom_and_crlf_files_prepare_the_same_data_dir(europarl_st_corpus: EuroparlStCorpus, tmp_path: Path) -> None:
+    """Segment and text files a Windows editor saved (UTF-8 BOM first, CRLF line ends) read as their text says."""
+    root = tmp_path / "ep"
+    shutil.copytree(europarl_st_corpus.europarl_dir, root)
+    args = ("--src_lang", "fr", "--tgt_lang", "en")
+    prepare(root, tmp_path / "plain", *args)
+    texts = sorted((root / "v1.1" / "fr" / "en").glob("*/segments.*"))
+    assert len(texts) == 3 * 3
+    for path in texts:
+        path.write_bytes(codecs.BOM_UTF8 + path.read_bytes().replace(b"\n", b"\r\n"))
+    prepare(root, tmp_path / "edited", *args)
+    plain, edited = data_files(tmp_path / "plain"), data_files(tmp_path / "edited")
+    assert len(plain) == 3 * 8 and plain.keys() == edited.keys()
+    assert {name for name in plain if plain[name] != edited[name]} == set()

@@ -6,6 +6,7 @@ per line, line-aligned with ``segments.lst``).
 """
 from __future__ import annotations
 
+import codecs
 import logging
 import math
 from pathlib import Path
@@ -43,11 +44,11 @@ def release_dir(europarl_dir: Path) -> Path:
 
 
 def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file (without line ends); FileNotFoundError if absent, ValueError naming
-    the line of bytes that are not UTF-8."""
+    """Lines of a UTF-8 text file (without LF or CRLF line ends, nor a BOM at its start); FileNotFoundError
+    if absent, ValueError naming the line of bytes that are not UTF-8."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing")
-    data = path.read_bytes()
+    data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     if not data:
         return []
     lines = []

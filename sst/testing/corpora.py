@@ -102,6 +102,13 @@ def write_tsv(path: Path, columns: tuple[str, ...], rows: list[tuple[str, ...]])
         writer.writerows(rows)
 
 
+def data_files(out: Path) -> dict[Path, bytes]:
+    """The bytes of every file stage 1 wrote under ``out`` (relative path -> bytes), but its provenance
+    records, which hold the digests of the input files."""
+    return {path.relative_to(out): path.read_bytes() for path in out.rglob("*")
+            if path.is_file() and ".provenance" not in path.parts}
+
+
 def write_dump_config(path: Path, sample_rate: int = 16000, min_duration: float = 0.3,
                       max_duration: float = 30.0) -> Path:
     """A conf/dump.yaml for stage 2."""
