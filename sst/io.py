@@ -10,10 +10,12 @@ finds it there, and the next :func:`replace_dir` (or :func:`recover_dir`) puts i
 
 ``key value`` files (Kaldi style, data / dump / decode dirs) are UTF-8, one ``key<space>value`` per line,
 sorted by key in byte order (``LC_ALL=C sort``) without duplicates; the reader checks all of that and
-names the file and line of the first fault.
+names the file and line of the first fault. It reads a file as its text says: a UTF-8 BOM an editor put
+first is not part of the first key, and a CRLF line end not part of a value (trailing whitespace never is).
 """
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import shutil
@@ -158,6 +160,8 @@ def iter_kv(path: str | os.PathLike) -> Iterable[tuple[str, str, int]]:
     previous: bytes | None = None
     with path.open("rb") as f:
         for lineno, raw in enumerate(f, 1):
+            if lineno == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             try:
                 line = raw.decode("utf-8").rstrip()
             except UnicodeDecodeError as e:

@@ -1,6 +1,7 @@
 """sst.io: atomic file and directory replacement, a kill at the critical moment, and the key/value files."""
 from __future__ import annotations
 
+import codecs
 import os
 import signal
 import subprocess
@@ -137,4 +138,13 @@ def test_key_value_files_round_trip_and_name_the_faulty_line(tmp_path: Path) -> 
         read_kv(path)
     path.write_bytes(b"a de\nb \xff\n")
     with pytest.raises(DataDirError, match=r"utt2lang:2: not valid UTF-8"):
+        read_kv(path)
+
+
+def test_key_value_file_saved_with_a_bom_and_crlf_reads_as_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "utt2lang"
+    path.write_bytes(codecs.BOM_UTF8 + b"a de\r\nb fr\r\n")
+    assert read_kv(path) == {"a": "de", "b": "fr"}
+    path.write_bytes(codecs.BOM_UTF8 + b"b de\r\na fr\r\n")
+    with pytest.raises(DataDirError, match=r"utt2lang:2: keys not sorted \(a after b\)"):
         read_kv(path)
