@@ -30,9 +30,9 @@ Stages 0-1 (this recipe; --stage N --stop_stage M):
          joined with pauses
 Stages 3-6 run once per --encoders entry (exp/st_<encoder>_adapter/, with --target_vocab true
 exp/st_<encoder>_adapter_trimmed/; stage 3 in the samu pass only); stage 6 then translates the first long
-recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md). --seed also seeds the tiny models (stage 0) and the pauses (stage 1): the same
-seed on the same machine gives the same tables. Another seed needs fresh models/ and exp/ (a finished step
-made with another seed is refused).
+recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md). --seed also
+seeds the tiny models (stage 0) and the pauses (stage 1): the same seed on the same machine gives the same
+tables. Another seed needs fresh models/ and exp/ (a finished step made with another seed is refused).
 
 Options of this recipe [default]:
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
