@@ -319,7 +319,7 @@ def test_run_rejects_bad_options(recipe: str) -> None:
 
 ENTRY_POINTS = ("check_langs", "dump_audio", "embed_teacher", "tokenize_targets", "target_vocab", "combine_data",
                 "samu_train",
-                "samu_eval", "st_train", "st_inference", "score", "longform_decode")
+                "samu_eval", "st_train", "st_inference", "score", "longform_decode", "translate")
 
 
 @pytest.fixture()
@@ -334,7 +334,9 @@ def recorded_calls(tmp_path: Path) -> tuple[dict[str, str], Path]:
         (package / f"{name}.py").write_text(
             "import json, os, sys\n"
             f"with open(os.environ['SST_CALLS'], 'a') as f:\n"
-            f"    f.write(json.dumps([{name!r}] + sys.argv[1:]) + '\\n')\n")
+            f"    f.write(json.dumps([{name!r}] + sys.argv[1:]) + '\\n')\n"
+            # mini_st prints the head of the subtitles sst.bin.translate writes
+            + ("open(sys.argv[sys.argv.index('--output') + 1], 'w').close()\n" if name == "translate" else ""))
     # and a stand-in torch for tools/st.sh's check that the machine has the --ngpu GPUs: it "has" 8
     (tmp_path / "fake" / "torch.py").write_text("class cuda:\n    device_count = staticmethod(lambda: 8)\n")
     env = dict(os.environ, PYTHONPATH=str(tmp_path / "fake"), SST_CALLS=str(calls))
@@ -430,6 +432,47 @@ def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[
     assert [call[call.index("--data_dir") + 1:call.index("--output_dir")]
             for call in by_name["longform_decode"]] == [longform, longform]
 
+
+def mini_st_experiments(recipe: Path, env: dict[str, str], calls_file: Path, *options: str) -> dict[str, list[str]]:
+    """mini_st's stages 4-6 with these options: each pass's training dir and stage-6 baseline, the long
+    recording's model and the dirs of the side-by-side table."""
+    calls_file.unlink(missing_ok=True)
+    result = run(["./run.sh", "--stage", "4", "--src_langs", "fr de", "--train_langs", "fr", *options], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    scores = [call[1:] for call in calls if call[0] == "score"]
+    (side_by_side,) = [call for call in scores if "--side_by_side" in call]
+    return {
+        "trained": [call[call.index("--output_dir") + 1] for call in calls if call[0] == "st_train"],
+        "scored": [call[call.index("--exp_dir") + 1] for call in scores if "--exp_dir" in call],
+        "baselines": [call[call.index("--baseline_exp_dir") + 1] for call in scores if "--baseline_exp_dir" in call],
+        "subtitles": [call[call.index("--model_dir") + 1] for call in calls if call[0] == "translate"],
+        "side_by_side": side_by_side[1:side_by_side.index("--output")],
+    }
+
+
+def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
+                                                                 recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--target_vocab true trains exp/st_<encoder>_adapter_trimmed, and the samu pass's baseline, the subtitles
+    and the side-by-side table read those, not the untrimmed experiments (and without it the untrimmed ones);
+    one encoder takes --st_exp, two would share it and are refused before any stage runs."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    for options, suffix in (((), ""), (("--target_vocab", "true"), "_trimmed")):
+        xlsr, samu = f"exp/st_xlsr_adapter{suffix}", f"exp/st_samu_adapter{suffix}"
+        assert mini_st_experiments(recipe, env, calls_file, *options) == {
+            "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+            "side_by_side": [xlsr, samu]}, options
+    assert mini_st_experiments(recipe, env, calls_file, "--encoders", "samu", "--st_exp", "exp/mine") == {
+        "trained": ["exp/mine"], "scored": ["exp/mine"], "baselines": [], "subtitles": ["exp/mine"],
+        "side_by_side": ["exp/mine"]}
+    calls_file.unlink()
+    result = run(["./run.sh", "--stage", "4", "--src_langs", "fr de", "--train_langs", "fr", "--st_exp", "exp/mine"],
+                 recipe, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith('ERROR: the passes of --encoders "xlsr samu" would share an experiment '
+                                          'dir (exp/mine exp/mine); leave out --st_exp')
+    assert not calls_file.exists()
 
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """--target_vocab true: stage 2 collects the vocabulary of the training sets and trims the train and valid

@@ -41,6 +41,7 @@ teacher_model=sentence-transformers/LaBSE
 decoder_model=facebook/mbart-large-50-many-to-many-mmt
 samu_exp=""
 st_exp=""
+st_tag=""
 st_encoder=samu
 samu_args=""
 st_args=""
@@ -101,8 +102,10 @@ Options of the stages [default]:
   --teacher_model M          sentence-embedding teacher [${teacher_model}]
   --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
   --samu_exp D, --st_exp D   experiment dirs [${samu_exp:-exp/samu_<samu config name>_<samu tag>},
-                             ${st_exp:-exp/st_<st config name>_<train tag>}]
+                             ${st_exp:-exp/st_<st tag>}]
                              (an experiment made from other data or config is never reused)
+  --st_tag T                 names the default --st_exp: exp/st_<T>, then _trimmed with --target_vocab true
+                             [${st_tag:-<st config name>_<train tag>}]
   --st_encoder E             stage 4 encoder: samu = <samu_exp>/encoder_hf, xlsr = --encoder_model
                              (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
   --samu_args "..."          more options of sst.bin.samu_train (ESPnet trainer options), verbatim [${samu_args}]
@@ -190,7 +193,8 @@ target_vocab_file="dump/target_vocab_${train_tag}.txt"
 samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}}"
 trimmed=""
 [ "${target_vocab}" = false ] || trimmed=_trimmed
-st_exp="${st_exp:-exp/st_$(basename "${st_config}" .yaml)_${train_tag}${trimmed}}"
+st_tag="${st_tag:-$(basename "${st_config}" .yaml)_${train_tag}}"
+st_exp="${st_exp:-exp/st_${st_tag}${trimmed}}"
 inference_nj="${inference_nj:-${nj}}"
 if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
     inference_tag="$(basename "${decode_config}" .yaml)$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"

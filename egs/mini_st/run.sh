@@ -28,11 +28,11 @@ Stages 0-1 (this recipe; --stage N --stop_stage M):
   1      corpus -> Kaldi-style data dirs (wav.scp, text.<lang>, utt2spk, utt2lang)  data/<set>/
          and, with --longform true, one long recording per test set: its clips     data/longform_<set>/
          joined with pauses
-Stages 3-6 run once per --encoders entry (exp/st_<encoder>_adapter/, stage 3 in the samu pass only);
-stage 6 then translates the first long recording into subtitles (exp/*.srt) and prints the encoders side
-by side (exp/RESULTS.md). --seed also seeds the tiny models (stage 0) and the pauses (stage 1): the same
-seed on the same machine gives the same tables. Another seed needs fresh models/ and exp/ (a finished step
-made with another seed is refused).
+Stages 3-6 run once per --encoders entry (exp/st_<encoder>_adapter/, with --target_vocab true
+exp/st_<encoder>_adapter_trimmed/; stage 3 in the samu pass only); stage 6 then translates the first long
+recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md). --seed also
+seeds the tiny models (stage 0) and the pauses (stage 1): the same seed on the same machine gives the same
+tables. Another seed needs fresh models/ and exp/ (a finished step made with another seed is refused).
 
 Options of this recipe [default]:
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
@@ -44,6 +44,25 @@ Options of this recipe [default]:
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
 plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages, languages, set names
 eval "${plan}"
+
+# st_pass E [ARG ...]: tools/st.sh for the pass with encoder E (after the command line's options, so these
+# win), then ARG ...; its experiment is exp/st_E_adapter, with st.sh's suffix (_trimmed for --target_vocab).
+st_pass() {
+    local encoder="$1"
+    shift
+    "${forward_to[@]}" --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_tag "${encoder}_adapter" \
+        --st_encoder "${encoder}" "$@"
+}
+# Each pass's experiment dir as its plan names it: the passes train into these, the first is the baseline
+# of the others, and the side-by-side table reads them.
+read -ra encoder_list <<< "${encoders}"
+[ "${#encoder_list[@]}" -gt 0 ] || die "--encoders is empty (see ./run.sh --help)"
+st_exps=()
+for encoder in "${encoder_list[@]}"; do
+    st_exps+=("$(eval "$(st_pass "${encoder}" plan)" && echo "${st_exp}")")
+done
+[ "$(printf '%s\n' "${st_exps[@]}" | sort -u | wc -l)" -eq "${#st_exps[@]}" ] \
+    || die "the passes of --encoders \"${encoders}\" would share an experiment dir (${st_exps[*]}); leave out --st_exp"
 
 ../../tools/install.sh
 . ./path.sh
@@ -71,33 +90,29 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     fi
 fi
 
-baseline=""
-trimmed=""
-[ "${target_vocab}" = false ] || trimmed=_trimmed
-for encoder in ${encoders}; do
+for i in "${!encoder_list[@]}"; do
     [ "${stop_stage}" -ge 2 ] || break
     first="${stage}"
     # Stage 2 does not depend on the ST encoder: the first pass does it for all (stage 3 runs in the
     # samu pass only).
-    [ "${encoder}" = "${encoders%% *}" ] || first=$(( stage > 3 ? stage : 3 ))
+    [ "${i}" -eq 0 ] || first=$(( stage > 3 ? stage : 3 ))
     [ "${first}" -le "${stop_stage}" ] || continue
-    log "Stages ${first}-${stop_stage} with the ${encoder} encoder"
-    "${forward_to[@]}" --stage "${first}" --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" \
-        --st_exp "exp/st_${encoder}_adapter${trimmed}" --st_encoder "${encoder}" --baseline_exp "${baseline}"
-    baseline="exp/st_${encoder}_adapter${trimmed}"
+    baseline_exp=""
+    [ "${i}" -eq 0 ] || baseline_exp="${st_exps[0]}"
+    log "Stages ${first}-${stop_stage} with the ${encoder_list[i]} encoder into ${st_exps[i]}"
+    st_pass "${encoder_list[i]}" --stage "${first}" --baseline_exp "${baseline_exp}"
 done
 
 if [ -n "${longform_sets}" ] && [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     set="${longform_sets%% *}"
-    log "Stage 6: data/${set}/${set}.flac translated by ${baseline} into subtitles exp/${set}.srt"
-    python -m sst.bin.translate --model_dir "${baseline}" --tgt_lang en --config conf/decode_st.yaml \
+    log "Stage 6: data/${set}/${set}.flac translated by ${st_exps[-1]} into subtitles exp/${set}.srt"
+    python -m sst.bin.translate --model_dir "${st_exps[-1]}" --tgt_lang en --config conf/decode_st.yaml \
         --format srt --output "exp/${set}.srt" "data/${set}/${set}.flac"
     head -n 12 "exp/${set}.srt"
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"
-    python -m sst.bin.score --side_by_side $(for encoder in ${encoders}; do echo "exp/st_${encoder}_adapter"; done) \
-        --output exp/RESULTS.md --metrics BLEU chrF++
+    python -m sst.bin.score --side_by_side "${st_exps[@]}" --output exp/RESULTS.md --metrics BLEU chrF++
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"
