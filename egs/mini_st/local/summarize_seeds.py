@@ -2,8 +2,9 @@
 
     python local/summarize_seeds.py --seed_dirs seeds/seed_0/egs/mini_st ... --output local/seeds.md
 
-Each seed dir is a finished demo run (``exp/st_<encoder>_adapter/results.json``, ``exp/RESULTS.md``);
-its seed is read from the name ``seed_<N>`` of the folder above ``egs/``.
+Each seed dir is one finished demo run (``exp/st_<encoder>_adapter/results.json``, or
+``exp/st_<encoder>_adapter_trimmed/`` with ``--target_vocab true``; ``exp/RESULTS.md``); its seed is read
+from the name ``seed_<N>`` of the folder above ``egs/``.
 """
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ def read_averages(seed_dir: Path) -> dict[tuple[str, str, str], float]:
     """(average label, encoder, metric) -> value of one run."""
     values = {}
     for encoder in ENCODERS:
-        path = seed_dir / "exp" / f"st_{encoder}_adapter" / "results.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: the run of {seed_dir} did not finish")
+        found = sorted((seed_dir / "exp").glob(f"st_{encoder}_adapter*/results.json"))
+        if len(found) != 1:
+            raise FileNotFoundError(
+                f"{seed_dir}/exp: expected one st_{encoder}_adapter*/results.json (one finished run), found "
+                f"{len(found)}")
+        path = found[0]
         averages = json.loads(path.read_text(encoding="utf-8"))["tags"][TAG]["averages"]
         for label, row in averages.items():
             for metric in METRICS:
