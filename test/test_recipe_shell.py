@@ -474,6 +474,7 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
                                           'dir (exp/mine exp/mine); leave out --st_exp')
     assert not calls_file.exists()
 
+
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """--target_vocab true: stage 2 collects the vocabulary of the training sets and trims the train and valid
     targets; stage 4 trains a separate experiment with it; the default (false) calls neither."""
