@@ -21,14 +21,18 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import yaml
+
+from sst.errors import ConfigError, UserError, one_line
 
 ASIDE_SUFFIX = ".old"
 TEMP_SUFFIX = ".tmp"
 
 
-class DataDirError(ValueError):
-    """A data, dump or decode dir file is malformed; the message names the file and line at fault."""
+class DataDirError(UserError):
+    """A data, dump or decode dir file is missing or malformed; the message names the file and line at fault."""
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -47,6 +51,18 @@ def _fsync(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def naming_os_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Within the block, an OSError that names no file (a write or fsync on a full disk: ``[Errno 28] No
+    space left on device``) is raised again naming ``path``, so that its console line says which file."""
+    try:
+        yield
+    except OSError as error:
+        if error.errno is None or error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from error
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path to write ``path``'s new content to (by any writer: torch.save, soundfile,
     kaldiio...); when the block ends without an error it is synced to disk and renamed over ``path``,
@@ -55,9 +71,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     tmp = temp_path(path)
     try:
-        yield tmp
-        _fsync(tmp)
-        os.replace(tmp, path)
+        with naming_os_errors(path):
+            yield tmp
+            _fsync(tmp)
+            os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -147,6 +164,18 @@ def write_kv(path: str | os.PathLike, mapping: Mapping[str, object]) -> None:
             if "\n" in value or "\r" in value:
                 raise DataDirError(f"{path}: value of {key} contains a line break")
             f.write(f"{key} {value}\n")
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """A YAML file's content (a config); ConfigError naming the file (and line) when it is not UTF-8 YAML."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:  # a stream, so that a YAML error names the file
+            return yaml.safe_load(f)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not valid UTF-8 ({error.reason})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {one_line(error)}") from error
 
 
 def read_kv(path: str | os.PathLike) -> dict[str, str]:

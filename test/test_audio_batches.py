@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from sst.data.audio import dumped_lengths
+from sst.errors import ConfigError
 from sst.inference.batching import length_sorted_batches, padded_batches
+from sst.io import DataDirError
 
 
 def test_batches_are_longest_first_and_within_both_bounds() -> None:
@@ -14,7 +16,7 @@ def test_batches_are_longest_first_and_within_both_bounds() -> None:
     # f alone (longer than batch_bins); b + c (3 x 400 > 900); d a g (3 x 300 = 900); e
     assert batches == [["f"], ["b", "c"], ["d", "a", "g"], ["e"]]
     assert length_sorted_batches(lengths, batch_bins=10**6, batch_size=2) == [["f", "b"], ["c", "d"], ["a", "g"], ["e"]]
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ConfigError, match="must be positive"):
         length_sorted_batches(lengths, batch_bins=0, batch_size=2)
 
 
@@ -36,8 +38,8 @@ def test_padded_batches_read_each_batch_only_when_reached() -> None:
 def test_dumped_lengths_name_the_file_at_fault(tmp_path) -> None:
     (tmp_path / "speech_shape").write_text("u1 16000\nu2 8000\n", encoding="utf-8")
     assert dumped_lengths(tmp_path, ["u1", "u2"]) == {"u1": 16000, "u2": 8000}
-    with pytest.raises(ValueError, match=r"speech_shape: no length for utterance u3"):
+    with pytest.raises(DataDirError, match=r"speech_shape: no length for utterance u3"):
         dumped_lengths(tmp_path, ["u1", "u3"])
     (tmp_path / "speech_shape").write_text("u1 many\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"speech_shape:1: 'u1 many'"):
+    with pytest.raises(DataDirError, match=r"speech_shape:1: 'u1 many'"):
         dumped_lengths(tmp_path, ["u1"])

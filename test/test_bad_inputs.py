@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from sst.io import DataDirError
 from sst.testing.corpora import REPO
 from sst.testing.faults import FAULTS, Fault, FaultBench, handled
 
@@ -93,7 +94,6 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path) -> None:
 def test_a_set_with_no_usable_clip_stops_stage2_naming_the_set_and_skips(fault_bench: FaultBench,
                                                                           tmp_path: Path) -> None:
     from sst.bin import dump_audio
-    from sst.io import DataDirError
 
     data = tmp_path / "dev_fr_en"
     shutil.copytree(fault_bench.covost_data / "dev_fr_en", data)
@@ -110,7 +110,7 @@ def test_embed_teacher_names_an_empty_set(tmp_path: Path) -> None:
     from sst.bin.embed_teacher import texts_to_embed
 
     (tmp_path / "transcript").write_text("")
-    with pytest.raises(ValueError, match=r"transcript: no utterances to embed"):
+    with pytest.raises(DataDirError, match=r"transcript: no utterances to embed"):
         texts_to_embed(tmp_path, "transcript", {"model": "any"})
 
 

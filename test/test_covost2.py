@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sst.data.corpus import CorpusError
+from sst.errors import ConfigError
 from sst.testing.corpora import COVOST_COLUMNS, Covost2Corpus, data_files, write_tsv
 from sst.bin import prepare_covost2
 from sst.data import covost2
@@ -99,20 +101,20 @@ def test_rerun_does_no_work(covost2_corpus: Covost2Corpus, tmp_path: Path, caplo
 
 
 def test_unknown_language_code(covost2_corpus: Covost2Corpus, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown CoVoST-2 language code 'xx'; known: .*\bfr\b"):
+    with pytest.raises(ConfigError, match=r"unknown CoVoST-2 language code 'xx'; known: .*\bfr\b"):
         prepare(covost2_corpus, tmp_path, "--src_lang", "xx", "--tgt_lang", "en")
-    with pytest.raises(ValueError, match=r"CoVoST-2 has no direction fr->de"):
+    with pytest.raises(ConfigError, match=r"CoVoST-2 has no direction fr->de"):
         prepare(covost2_corpus, tmp_path, "--src_lang", "fr", "--tgt_lang", "de")
     assert covost2.direction("zh", "en") == ("zh-CN", "en")
     assert covost2.direction("en", "sv") == ("en", "sv-SE")
 
 
 def test_missing_inputs_are_named(covost2_corpus: Covost2Corpus, tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"covost_v2\.es_en\.tsv: missing; download"):
+    with pytest.raises(CorpusError, match=r"covost_v2\.es_en\.tsv: missing; download"):
         prepare(covost2_corpus, tmp_path, "--src_lang", "es", "--tgt_lang", "en")
     (tmp_path / "covost").mkdir()
     shutil.copy(covost2_corpus.covost_dir / "covost_v2.fr_en.tsv", tmp_path / "covost" / "covost_v2.ca_en.tsv")
-    with pytest.raises(FileNotFoundError, match=r"ca/validated\.tsv: missing"):
+    with pytest.raises(CorpusError, match=r"ca/validated\.tsv: missing"):
         prepare(covost2_corpus, tmp_path / "data", "--src_lang", "ca", "--tgt_lang", "en",
                 covost_dir=tmp_path / "covost")
 
@@ -121,10 +123,10 @@ def test_malformed_row_names_file_and_line(covost2_corpus: Covost2Corpus, tmp_pa
     covost_dir = tmp_path / "covost"
     write_tsv(covost_dir / "covost_v2.fr_en.tsv", COVOST_COLUMNS,
               [("common_voice_fr_100001.mp3", "a", "b", "c", "train"), ("common_voice_fr_100002.mp3", "a", "b")])
-    with pytest.raises(ValueError, match=r"covost_v2\.fr_en\.tsv:3: 3 fields, the header has 5"):
+    with pytest.raises(CorpusError, match=r"covost_v2\.fr_en\.tsv:3: 3 fields, the header has 5"):
         prepare(covost2_corpus, tmp_path / "data", "--src_lang", "fr", "--tgt_lang", "en", covost_dir=covost_dir)
     write_tsv(covost_dir / "covost_v2.fr_en.tsv", ("path", "sentence"), [("x.mp3", "a")])
-    with pytest.raises(ValueError, match=r"covost_v2\.fr_en\.tsv:1: header lacks column\(s\) translation"):
+    with pytest.raises(CorpusError, match=r"covost_v2\.fr_en\.tsv:1: header lacks column\(s\) translation"):
         prepare(covost2_corpus, tmp_path / "data", "--src_lang", "fr", "--tgt_lang", "en", covost_dir=covost_dir)
 
 

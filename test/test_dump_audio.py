@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from sst.errors import ConfigError
 from sst.testing.corpora import COVOST2_EXPECTED, EUROPARL_ST_EXPECTED, write_dump_config, write_mp3
 from sst.bin import combine_data, dump_audio
 from sst.data.audio import AudioDecodeError, load_audio, read_dumped, speech_loader_type
@@ -170,7 +171,7 @@ def test_config_file_and_overrides(covost2_data: Path, tmp_path: Path) -> None:
                      "--config", str(config), "--max_duration", "2", "--min_duration", "0.6"])
     assert read_report(out / "dump_report.txt") == {"kept": 2, "skipped": 2, "too short": 2}
     (tmp_path / "bad.yaml").write_text("sample_rate: 16000\nmax_durration: 3\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: unknown key\(s\) max_durration"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml: unknown key\(s\) max_durration"):
         dump_audio.main(["--data_dir", str(covost2_data / "train_fr_en"), "--output_dir", str(out),
                          "--config", str(tmp_path / "bad.yaml")])
 

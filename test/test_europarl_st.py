@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sst.data.corpus import CorpusError
+from sst.errors import ConfigError
 from sst.testing.corpora import EP_SPEECH_A, EP_SPEECH_B, EuroparlStCorpus, data_files
 from sst.bin import prepare_europarl_st
 from sst.data import europarl_st
@@ -52,7 +54,7 @@ def test_mismatched_line_counts(europarl_st_corpus: EuroparlStCorpus, tmp_path: 
     shutil.copytree(europarl_st_corpus.europarl_dir, root)
     en = root / "v1.1" / "fr" / "en" / "dev" / "segments.en"
     en.write_text(en.read_text() + "One line too many.\n")
-    with pytest.raises(ValueError, match=r"not line-aligned") as err:
+    with pytest.raises(CorpusError, match=r"not line-aligned") as err:
         prepare(root, tmp_path / "data", "--src_lang", "fr", "--tgt_lang", "en", "--splits", "dev")
     assert f"{en}: 2 lines" in str(err.value) and "segments.lst: 1 lines" in str(err.value)
 
@@ -62,16 +64,16 @@ def test_bad_segments_line(europarl_st_corpus: EuroparlStCorpus, tmp_path: Path)
     shutil.copytree(europarl_st_corpus.europarl_dir, root)
     lst = root / "v1.1" / "fr" / "en" / "test" / "segments.lst"
     lst.write_text(lst.read_text().replace(" 0.00 0.50", " 0.00"))
-    with pytest.raises(ValueError, match=r"segments\.lst:2: expected 'speech_id start end'"):
+    with pytest.raises(CorpusError, match=r"segments\.lst:2: expected 'speech_id start end'"):
         prepare(root, tmp_path / "data", "--src_lang", "fr", "--tgt_lang", "en", "--splits", "test")
 
 
 def test_unknown_language_and_missing_split(europarl_st_corpus: EuroparlStCorpus, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"unknown Europarl-ST language code 'xx'; known: en fr de"):
+    with pytest.raises(ConfigError, match=r"unknown Europarl-ST language code 'xx'; known: en fr de"):
         prepare(europarl_st_corpus.europarl_dir, tmp_path, "--src_lang", "xx", "--tgt_lang", "en")
-    with pytest.raises(ValueError, match="both fr"):
+    with pytest.raises(ConfigError, match="both fr"):
         prepare(europarl_st_corpus.europarl_dir, tmp_path, "--src_lang", "fr", "--tgt_lang", "fr")
-    with pytest.raises(FileNotFoundError, match=r"v1\.1/fr/en/train-noisy: missing"):
+    with pytest.raises(CorpusError, match=r"v1\.1/fr/en/train-noisy: missing"):
         prepare(europarl_st_corpus.europarl_dir, tmp_path, "--src_lang", "fr", "--tgt_lang", "en",
                 "--splits", "train-noisy")
 

@@ -13,6 +13,7 @@ import yaml
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 from transformers.modeling_outputs import BaseModelOutput
 
+from sst.errors import ConfigError
 from sst.models.adapters import BottleneckAdapter, attach_adapters
 from sst.models.architectures import MBART50_MMT, XLSR_300M, bundled_config_dir
 from sst.models.freezing import freeze, parameter_report, trainable_share
@@ -136,7 +137,7 @@ def test_freeze_groups_and_report() -> None:
     assert report["0"] == {"trainable": 0, "frozen": 20}
     assert report["1"] == {"trainable": 8, "frozen": 0}
     assert report["total"] == {"trainable": 8, "frozen": 20}
-    with pytest.raises(ValueError, match=r"unknown freeze group\(s\) \['head'\]; known: \['body'\]"):
+    with pytest.raises(ConfigError, match=r"unknown freeze group\(s\) \['head'\]; known: \['body'\]"):
         freeze(groups, ["head"])
 
 
@@ -241,7 +242,7 @@ def test_samu_freeze_groups(tiny_wav2vec2: Path) -> None:
     model = samu_model(tiny_wav2vec2, freeze=["layers.0"])
     assert not any(n.startswith("encoder.wav2vec2.encoder.layers.0.") for n in trainable_names(model))
     assert "encoder.wav2vec2.encoder.layers.1.attention.k_proj.weight" in trainable_names(model)
-    with pytest.raises(ValueError, match="unknown freeze group"):
+    with pytest.raises(ConfigError, match="unknown freeze group"):
         samu_model(tiny_wav2vec2, freeze=["layers.7"])
 
 
@@ -463,7 +464,7 @@ def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: P
     assert frozen == {n for n, _ in full.named_parameters()
                       if ".feature_extractor." in n or n in ("mbart.model.shared.weight",
                                                              "mbart.model.decoder.embed_positions.weight")}
-    with pytest.raises(ValueError, match="unknown freeze group"):
+    with pytest.raises(ConfigError, match="unknown freeze group"):
         small_st_model(tiny_wav2vec2, tiny_mbart, freeze=["encoder", "adapters"])
 
 

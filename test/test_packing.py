@@ -20,7 +20,7 @@ from sst.io import write_kv
 from sst.data.provenance import model_fingerprint
 from sst.models.hub import ModelNotFoundError
 from sst.models.model_card import CARD, MANIFEST
-from sst.models.packing import load_packed, pack, package_kind
+from sst.models.packing import PackageError, load_packed, pack, package_kind
 from sst.models.pretrained import language_token_id
 from sst.testing.tiny_models import st_experiment
 
@@ -112,7 +112,7 @@ def test_adapter_package_refuses_a_changed_base(tiny_wav2vec2: Path, tiny_mbart:
     with torch.no_grad():
         mbart.model.decoder.layers[0].fc1.weight[0, 0] += 1e-3
     mbart.save_pretrained(decoder)
-    with pytest.raises(ValueError) as refused:
+    with pytest.raises(PackageError) as refused:
         load_packed(exp)
     message = str(refused.value)
     assert message.startswith(f"{packed}: the decoder base {decoder} is not the one this adapter-only package was "
@@ -145,7 +145,7 @@ def test_packing_refuses_a_checkpoint_whose_frozen_weights_are_not_its_base(tiny
     state = torch.load(checkpoint, weights_only=True)
     state["encoder.wav2vec2.encoder.layers.0.attention.k_proj.weight"][0, 0] += 1e-3
     torch.save(state, checkpoint)
-    with pytest.raises(ValueError, match=r"its frozen encoder differs from .*; pack it with --pack full$"):
+    with pytest.raises(PackageError, match=r"its frozen encoder differs from .*; pack it with --pack full$"):
         pack(exp, checkpoint)
     assert not (exp / "packed").exists()
     assert package_kind(pack(exp, checkpoint, "full")) == "full"

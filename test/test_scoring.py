@@ -8,7 +8,7 @@ import pytest
 from sacrebleu.metrics import BLEU
 
 from sst.bin import score
-from sst.io import write_kv
+from sst.io import DataDirError, write_kv
 from sst.eval.scoring import paired_bootstrap, score_corpus, score_experiment
 
 REFS = {"en": ["The cat sat on the mat.", "It is raining again today.", "We will meet tomorrow morning."],
@@ -55,7 +55,7 @@ def test_mismatched_ids_raise_one_clear_error(tmp_path: Path) -> None:
     ddir = make_decode_dir(tmp_path / "decode_test" / "test_fr_en", "fr", "en", REFS["en"])
     hyp = {f"fr-en-{i:03d}": REFS["en"][i] for i in (0, 1)} | {"fr-en-999": "extra"}
     write_kv(ddir / "hyp", hyp)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(DataDirError) as error:
         score_experiment([ddir])
     message = str(error.value)
     assert str(ddir) in message
@@ -63,14 +63,14 @@ def test_mismatched_ids_raise_one_clear_error(tmp_path: Path) -> None:
     assert "1 are in ref but missing from hyp (e.g. fr-en-002)" in message
 
     (ddir / "utt2lang").unlink()
-    with pytest.raises(FileNotFoundError, match="missing utt2lang"):
+    with pytest.raises(DataDirError, match="missing utt2lang"):
         score_experiment([ddir])
 
 
 def test_duplicate_utterance_in_one_tag_is_an_error(tmp_path: Path) -> None:
     a = make_decode_dir(tmp_path / "decode_test" / "a", "fr", "en", REFS["en"])
     b = make_decode_dir(tmp_path / "decode_test" / "b", "fr", "en", REFS["en"])
-    with pytest.raises(ValueError, match="fr-en-000 is in two decode dirs of tag decode_test"):
+    with pytest.raises(DataDirError, match="fr-en-000 is in two decode dirs of tag decode_test"):
         score_experiment([a, b])
 
 
@@ -187,13 +187,13 @@ def test_paired_bootstrap_against_baseline(tmp_path: Path) -> None:
     assert first == paired_bootstrap(hyps, worse, REFS["en"], "en", n_samples=50)
     assert 0 < first["p_value"] <= 1
 
-    with pytest.raises(FileNotFoundError, match="baseline decode dir"):
+    with pytest.raises(DataDirError, match="baseline decode dir"):
         score_experiment(dirs, baseline_exp_dir=tmp_path / "exp" / "missing")
     make_decode_dir(base / "decode_test" / "test_fr_en", "fr", "en", WRONG, ["other", *REFS["en"][1:]])
-    with pytest.raises(ValueError, match="1 references differ .e.g. fr-en-000"):
+    with pytest.raises(DataDirError, match="1 references differ .e.g. fr-en-000"):
         score_experiment(dirs, baseline_exp_dir=base)
     make_decode_dir(base / "decode_test" / "test_fr_en", "fr", "en", WRONG[:2], REFS["en"][:2])
-    with pytest.raises(ValueError, match="baseline comparison .* 1 ids are in the decode dir but missing"):
+    with pytest.raises(DataDirError, match="baseline comparison .* 1 ids are in the decode dir but missing"):
         score_experiment(dirs, baseline_exp_dir=base)
 
 
@@ -226,7 +226,7 @@ def test_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert rows["it-en"] == ["mid", "100.0", "100.0", "-", "-"]
     assert rows["**TRFGap high-mid**"] == ["", "0.0", "", "-", ""]
 
-    with pytest.raises(FileNotFoundError, match="results.json"):
+    with pytest.raises(DataDirError, match="results.json"):
         score.main(["--side_by_side", str(samu), str(tmp_path / "nothing")])
 
 

@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoTokenizer
 
 from sst.bin import embed_teacher, tokenize_targets
-from sst.io import read_kv
+from sst.io import DataDirError, read_kv
 
 SETS = ("train_fr_en", "dev_fr_en", "train_de_en", "train_multi")
 
@@ -83,7 +83,7 @@ def test_embed_teacher_names_an_empty_transcript(st_dumps: Path, tiny_teacher: P
     utt = lines[1].split()[0]
     lines[1] = utt + " "
     (dump / "transcript").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=f"transcript: empty text for utterance {utt}"):
+    with pytest.raises(DataDirError, match=f"transcript: empty text for utterance {utt}"):
         embed_teacher.main(["--dump_dir", str(dump), "--teacher_model", str(tiny_teacher)])
     assert not (dump / "teacher_embed.scp").exists()
 
@@ -134,9 +134,9 @@ def test_tokenize_targets_errors(st_dumps: Path, tiny_mbart: Path, tmp_path: Pat
     missing = lines[0].split()[0]
     (dump / "utt2tgt_lang").write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
     argv = ["--dump_dir", str(dump), "--decoder_model", str(tiny_mbart)]
-    with pytest.raises(ValueError, match=f"utt2tgt_lang: no target language for utterance {missing}"):
+    with pytest.raises(DataDirError, match=f"utt2tgt_lang: no target language for utterance {missing}"):
         tokenize_targets.main(argv)
     (dump / "utt2tgt_lang").write_text("\n".join([f"{missing} xx", *lines[1:]]) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=f"utterance {missing}: .*'xx' has no mBART-50 language code"):
+    with pytest.raises(DataDirError, match=f"utterance {missing}: .*'xx' has no mBART-50 language code"):
         tokenize_targets.main(argv)
     assert not (dump / "text_int").exists()

@@ -12,7 +12,7 @@ import yaml
 from transformers import AutoTokenizer
 
 from sst.bin import target_vocab, tokenize_targets
-from sst.io import read_kv
+from sst.io import DataDirError, read_kv
 from sst.data.langs import MBART50_CODES
 from sst.models.packing import load_packed, pack
 from sst.models.speech_translation import SpeechTranslationModel
@@ -50,7 +50,7 @@ def test_ids_round_trip_and_out_of_subset_ids_become_unk(tmp_path: Path) -> None
                                          ("0\n1\n2\n3\nfoo\n", "vocab.txt:5: expected one id")])
 def test_a_malformed_vocabulary_is_named_by_file_and_line(tmp_path: Path, text: str, error: str) -> None:
     (tmp_path / "vocab.txt").write_text(text)
-    with pytest.raises(ValueError, match=error):
+    with pytest.raises(DataDirError, match=error):
         read_vocabulary(tmp_path / "vocab.txt")
 
 
@@ -111,7 +111,7 @@ def test_stage2_writes_vocabulary_and_trimmed_ids_and_skips_what_is_current(st_d
     check_trimmed_targets(dev, TRIMMED, output)
     zebra = set(tokenizer("Zebra quartz", add_special_tokens=False).input_ids) - set(SPECIAL_IDS)
     write_vocabulary(tmp_path / "other.txt", new_ids - zebra)
-    with pytest.raises(ValueError, match="not text_int in the ids of"):
+    with pytest.raises(DataDirError, match="not text_int in the ids of"):
         check_trimmed_targets(train[0], TRIMMED, tmp_path / "other.txt")
 
 

@@ -21,19 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from tabulate import tabulate
 
+from sst.errors import ConfigError, UserError, is_user_error, one_line
+from sst.io import read_yaml
 from sst.models import freezing
 from sst.models.architectures import BUNDLED
 from sst.tasks.base import ModelConfTask
 
 # The model_conf keys that name a pretrained model directory or hub id.
 MODEL_PATH_KEYS = ("encoder_model", "decoder_model")
-
-
-class ConfigError(ValueError):
-    """A config mistake, reported as one line."""
 
 
 def task_of(config_path: Path) -> type[ModelConfTask]:
@@ -114,10 +111,7 @@ def check_config(config_path: Path) -> tuple[dict[str, dict[str, int]], list[str
 
     Returns the parameter report and notes; raises ConfigError for a mistake in the config.
     """
-    try:
-        config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"not valid YAML: {str(error).splitlines()[0]}") from error
+    config = read_yaml(config_path)
     if not isinstance(config, dict):
         raise ConfigError("expected a mapping of ESPnet options at the top level")
     task = task_of(config_path)
@@ -129,7 +123,7 @@ def check_config(config_path: Path) -> tuple[dict[str, dict[str, int]], list[str
     with torch.device("meta"):
         try:
             model = task.model_class(**conf)
-        except (ValueError, TypeError, OSError) as error:
+        except (UserError, ValueError, TypeError, OSError) as error:
             raise ConfigError(f"model_conf: {task.model_class.__name__} cannot be built: {error}") from error
     return freezing.parameter_report(model), notes
 
@@ -158,9 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         seen[path.resolve()] = path
         try:
             report, notes = check_config(path)
-        except (ConfigError, FileNotFoundError) as error:
+        except Exception as error:
+            if not is_user_error(error):
+                raise
             logging.debug("%s", path, exc_info=True)
-            print(f"{path}: {error}", file=sys.stderr)
+            message = one_line(error)
+            print(message if message.startswith(str(path)) else f"{path}: {message}", file=sys.stderr)
             failed += 1
             continue
         total = report["total"]

@@ -11,12 +11,13 @@ import sys
 from itertools import product
 
 from sst.data import covost2, europarl_st, langs
+from sst.errors import ConfigError
 
 DIRECTION_CHECKS = {"covost2": covost2.direction, "europarl_st": europarl_st.check_langs}
 
 
 def check(corpus: str, src_langs: list[str], tgt_langs: list[str]) -> None:
-    """ValueError with one line if a direction is not in the corpus or a target has no mBART-50 code."""
+    """ConfigError with one line if a direction is not in the corpus or a target has no mBART-50 code."""
     for src, tgt in product(src_langs, tgt_langs):
         if langs.normalize(src) != langs.normalize(tgt):
             DIRECTION_CHECKS[corpus](src, tgt)
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         check(args.corpus, args.src_langs.split(), args.tgt_langs.split())
-    except ValueError as error:
+    except ConfigError as error:
         print(f"ERROR: {error}", file=sys.stderr)
         sys.exit(1)
 

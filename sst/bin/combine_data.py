@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from sst.data.datadir import per_utterance_files, validate_dump_dir
+from sst.errors import ConfigError
 from sst.io import DataDirError, read_kv, write_kv
 from sst.data.provenance import Provenance, dump_fingerprint
 
@@ -24,7 +25,7 @@ def combine(inputs: list[Path], output_dir: Path) -> list[str]:
     """Write the combined files into output_dir; returns their names. DataDirError on duplicate ids."""
     for path in inputs:
         if not path.is_dir():
-            raise FileNotFoundError(f"{path}: not a dump dir")
+            raise DataDirError(f"{path}: not a dump dir")
     common = set(per_utterance_files(inputs[0]))
     for path in inputs[1:]:
         common &= set(per_utterance_files(path))
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     if args.output_dir.resolve() in {p.resolve() for p in args.inputs}:
-        raise ValueError(f"--output_dir {args.output_dir} is also an input")
+        raise ConfigError(f"--output_dir {args.output_dir} is also an input")
     made_from = {str(p.resolve()): dump_fingerprint(p, per_utterance_files(p)) for p in args.inputs if p.is_dir()}
     record = Provenance(args.output_dir, "combine_data")
     if record.is_current(made_from, args.output_dir):

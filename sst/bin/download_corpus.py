@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from sst.data import covost2, europarl_st, langs
+from sst.errors import ConfigError
 from sst.io import atomic_open
 
 COVOST_URL = "https://dl.fbaipublicfiles.com/covost/covost_v2.{src}_{tgt}.tsv.tar.gz"
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             src = split_langs(args.src_langs or list(langs.EUROPARL_ST_LANGS))
             tgt = split_langs(args.tgt_langs or list(langs.EUROPARL_ST_LANGS))
             steps = europarl_st_steps(args.europarl_dir or args.output_dir / "europarl_st", src, tgt, args.timeout)
-    except ValueError as error:
+    except ConfigError as error:
         parser.error(str(error))
     if steps:
         print(f"\n{args.corpus}: {len(steps)} manual step(s) needed, then run stage 0 again to check:\n")

@@ -24,13 +24,13 @@ import os
 from pathlib import Path
 from typing import Callable, Iterator
 
-import yaml
 from tqdm import tqdm
 
 from sst.data.audio import AUDIO_FORMATS, DumpConfig, RecordingTask, append_flac_archive, cut_recording, dump_recording
 from sst.data.datadir import DUMP_FILES, DataDir, SkipReport, empty_set_error, validate_data_dir, validate_dump_dir
 from sst.data.provenance import Provenance, file_digest, text_digest
-from sst.io import write_kv, write_text
+from sst.errors import ConfigError
+from sst.io import naming_os_errors, read_yaml, write_kv, write_text
 
 FORMAT_VERSION = 1
 # Recordings per Kaldi archive with audio_format flac.ark (CoVoST-2's 650k clips: 650 archives).
@@ -41,20 +41,25 @@ def load_config(path: Path | None, overrides: dict[str, float | int | None]) -> 
     """DumpConfig from a YAML file (keys sample_rate, min_duration, max_duration), then CLI overrides."""
     values = {}
     if path is not None:
-        with open(path, encoding="utf-8") as f:  # a stream, so that a YAML error names the file
-            values = yaml.safe_load(f) or {}
+        values = read_yaml(path) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: expected a mapping of dump settings, not {type(values).__name__}")
         known = {f.name for f in dataclasses.fields(DumpConfig)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = DumpConfig(**values)
-    config = DumpConfig(int(config.sample_rate), float(config.min_duration), float(config.max_duration),
-                        str(config.audio_format))
+    try:
+        config = DumpConfig(int(config.sample_rate), float(config.min_duration), float(config.max_duration),
+                            str(config.audio_format))
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"bad dump settings {config}: {error}") from None
     if config.sample_rate <= 0 or config.min_duration < 0 or config.max_duration <= config.min_duration:
-        raise ValueError(f"bad dump settings {config} (need sample_rate > 0, 0 <= min_duration < max_duration)")
+        raise ConfigError(f"bad dump settings {config} (need sample_rate > 0, 0 <= min_duration < max_duration)")
     if config.audio_format not in AUDIO_FORMATS:
-        raise ValueError(f"{path}: audio_format must be one of {', '.join(AUDIO_FORMATS)}, not '{config.audio_format}'")
+        raise ConfigError(f"{path}: audio_format must be one of {', '.join(AUDIO_FORMATS)}, "
+                          f"not '{config.audio_format}'")
     return config
 
 
@@ -121,7 +126,7 @@ def run_archive_tasks(tasks: list[RecordingTask], audio_dir: Path, config: DumpC
         index = ark.with_suffix(".tsv")
         if not index.is_file():
             rows = []
-            with ark.open("wb") as f:
+            with naming_os_errors(ark), ark.open("wb") as f:
                 for output in map_tasks(tasks[start:start + RECORDINGS_PER_ARCHIVE], nj, cut_recording):
                     kept = [(utt, samples) for utt, _, _, samples in output if samples is not None]
                     written = append_flac_archive(f, kept, config.sample_rate)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import kaldiio
 
 from sst.data.provenance import Provenance, file_digest, model_fingerprint, text_digest
-from sst.io import atomic_path, read_kv, write_kv
+from sst.io import DataDirError, atomic_path, read_kv, write_kv
 from sst.models.architectures import LABSE
 from sst.models.teacher import embed_texts, load_teacher
 
@@ -30,14 +30,14 @@ def texts_to_embed(dump_dir: Path, field: str, teacher_id: dict) -> tuple[dict[s
     texts = read_kv(dump_dir / field)
     record = Provenance(dump_dir, "embed_teacher")
     if not texts:
-        raise ValueError(f"{dump_dir / field}: no utterances to embed (see {dump_dir / 'dump_report.txt'})")
+        raise DataDirError(f"{dump_dir / field}: no utterances to embed (see {dump_dir / 'dump_report.txt'})")
     scp = dump_dir / "teacher_embed.scp"
     if record.is_current(made_from(dump_dir, field, teacher_id), scp) and scp.is_file():
         return None
     empty = [utt for utt, text in texts.items() if not text.strip()]
     if empty:
-        raise ValueError(f"{dump_dir / field}: empty text for utterance {empty[0]} "
-                         f"({len(empty)} in all); stage 1 should have skipped it")
+        raise DataDirError(f"{dump_dir / field}: empty text for utterance {empty[0]} "
+                           f"({len(empty)} in all); stage 1 should have skipped it")
     recorded = record.recorded() or {}
     if recorded.get("teacher") != teacher_id or not scp.is_file():
         record.utts_file.unlink(missing_ok=True)

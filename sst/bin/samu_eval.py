@@ -26,10 +26,11 @@ from tqdm import tqdm
 from sst.data.audio import dumped_lengths, read_dumped
 from sst.data.provenance import Provenance, dump_fingerprint, file_digest, model_fingerprint
 from sst.inference.batching import length_sorted_batches, padded_batches
-from sst.io import read_kv
+from sst.io import DataDirError, read_kv
 from sst.eval.retrieval import RetrievalResult, evaluate_retrieval, write_retrieval_section
 from sst.models.architectures import LABSE
 from sst.models.checkpoints import best_checkpoint, trained_state
+from sst.models.hub import ModelNotFoundError
 from sst.models.samu import SamuModel
 from sst.models.teacher import embed_texts, load_teacher
 
@@ -45,7 +46,7 @@ def load_samu(model_dir: Path, device: str = "cpu") -> tuple[SamuModel, Path]:
     config = yaml.safe_load((model_dir / "config.yaml").read_text(encoding="utf-8"))
     encoder_dir = model_dir / "encoder_hf"
     if not (encoder_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{encoder_dir} is missing: stage 3 training has not finished")
+        raise ModelNotFoundError(f"{encoder_dir} is missing: stage 3 training has not finished")
     model_conf = {**config["model_conf"], "encoder_model": str(encoder_dir), "pretrained": False}
     model = SamuModel(**model_conf)
     model.load_state_dict(trained_state(model_dir, checkpoint, model), strict=True)
@@ -80,7 +81,7 @@ def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: 
             texts = read_kv(dump_dir / field)
             missing = [u for u in utts if u not in texts]
             if missing:
-                raise ValueError(f"{dump_dir / field}: no text for utterance {missing[0]} ({len(missing)} in all)")
+                raise DataDirError(f"{dump_dir / field}: no text for utterance {missing[0]} ({len(missing)} in all)")
             text_matrix = embed_texts(teacher, [texts[u] for u in utts], batch_size)
             results[f"{dump_dir.name} speech↔{field}"] = evaluate_retrieval(speech_matrix, text_matrix)
             if field == "transcript":

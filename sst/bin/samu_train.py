@@ -17,6 +17,7 @@ from pathlib import Path
 import kaldiio
 import yaml
 
+from sst.io import DataDirError
 from sst.models.pretrained import load_feature_extractor
 from sst.data.audio import speech_loader_type
 from sst.models.checkpoints import best_checkpoint, trained_state
@@ -30,7 +31,7 @@ def teacher_dim(dump_dir: Path) -> int:
     with open(dump_dir / "teacher_embed.scp", encoding="utf-8") as scp:
         first = scp.readline().split(maxsplit=1)
     if len(first) != 2:
-        raise ValueError(f"{dump_dir / 'teacher_embed.scp'} is empty: run sst.bin.embed_teacher first")
+        raise DataDirError(f"{dump_dir / 'teacher_embed.scp'} is empty: run sst.bin.embed_teacher first")
     return int(kaldiio.load_mat(first[1].strip()).shape[-1])
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import sacrebleu
 
 from sst.eval.scoring import CORPUS_GROUPS, results_markdown, score_experiment, side_by_side_markdown
+from sst.io import DataDirError
 from sst.models.model_card import refresh_model_card
 
 
@@ -42,8 +43,8 @@ def side_by_side(exp_dirs: list[Path], output: Path | None, metrics: list[str]) 
     for name, exp_dir in zip(_experiment_names(exp_dirs), exp_dirs):
         path = exp_dir / "results.json"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: run `python -m sst.bin.score --exp_dir {exp_dir} "
-                                    f"--decode_dirs ...` first")
+            raise DataDirError(f"{path} does not exist: run `python -m sst.bin.score --exp_dir {exp_dir} "
+                               f"--decode_dirs ...` first")
         experiments[name] = json.loads(path.read_text(encoding="utf-8"))
     markdown = side_by_side_markdown(experiments, metrics)
     if output is not None:

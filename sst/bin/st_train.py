@@ -19,10 +19,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-import yaml
 
 from sst.data.audio import speech_loader_type
-from sst.io import existing_dir
+from sst.io import existing_dir, read_yaml
 from sst.models.checkpoints import best_checkpoint
 from sst.models.packing import DEFAULT_KIND, KINDS, PACKED, pack, package_kind, packable_kind
 from sst.models.vocabulary import TRIMMED, check_trimmed_targets
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     args, passthrough = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    config_conf = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model_conf") or {}
+    config_conf = (read_yaml(args.config) or {}).get("model_conf") or {}
     vocabulary = args.target_vocabulary or config_conf.get("target_vocabulary")
     targets = TRIMMED if vocabulary else "text_int"
     data_files = ("wav.scp", targets, "speech_shape", "text_shape")

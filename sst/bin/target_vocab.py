@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from sst.data.provenance import Provenance, file_digest, model_fingerprint
-from sst.io import atomic_open, read_kv
+from sst.io import DataDirError, atomic_open, read_kv
 from sst.models.architectures import MBART50_MMT
 from sst.models.pretrained import load_tokenizer
 from sst.models.vocabulary import TRIMMED, ids_of_texts, read_vocabulary, required_ids, trim_line, write_vocabulary
@@ -35,8 +35,8 @@ def collect(train_dump_dirs: list[Path]) -> dict[str, set[int]]:
             for number, line in enumerate(f, 1):
                 utt, *ids = line.split()
                 if utt not in langs:
-                    raise ValueError(f"{dump_dir / 'text_int'}:{number}: utterance {utt} has no target language "
-                                     f"in {dump_dir / 'utt2tgt_lang'}")
+                    raise DataDirError(f"{dump_dir / 'text_int'}:{number}: utterance {utt} has no target language "
+                                       f"in {dump_dir / 'utt2tgt_lang'}")
                 per_lang.setdefault(langs[utt], set()).update(map(int, ids))
     return per_lang
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     for path in [d / name for d in args.train_dump_dirs for name in ("text_int", "utt2tgt_lang")] + args.extra_text:
         if not path.is_file():
-            raise FileNotFoundError(f"{path} is missing (text_int: run sst.bin.tokenize_targets first)")
+            raise DataDirError(f"{path} is missing (text_int: run sst.bin.tokenize_targets first)")
 
     record = Provenance(args.output.parent, args.output.name)
     made_from = vocabulary_inputs(args)

@@ -18,7 +18,8 @@ from transformers import PreTrainedTokenizerBase
 
 from sst.data.langs import mbart_code
 from sst.data.provenance import Provenance, file_digest, model_fingerprint
-from sst.io import read_kv, write_kv
+from sst.errors import ConfigError
+from sst.io import DataDirError, read_kv, write_kv
 from sst.models.architectures import MBART50_MMT
 from sst.models.pretrained import language_token_id, load_tokenizer
 
@@ -41,14 +42,14 @@ def tokenize_dump_dir(dump_dir: Path, tokenizer: PreTrainedTokenizerBase) -> Non
     text_int, shape = dump_dir / "text_int", dump_dir / "text_shape"
     missing = sorted(set(translations) - set(tgt_langs))
     if missing:
-        raise ValueError(f"{dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
-                         f"({len(missing)} in all)")
+        raise DataDirError(f"{dump_dir / 'utt2tgt_lang'}: no target language for utterance {missing[0]} "
+                           f"({len(missing)} in all)")
     lines, shapes = {}, {}
     for utt in sorted(translations):
         try:
             ids = target_ids(tokenizer, translations[utt], tgt_langs[utt])
-        except ValueError as error:
-            raise ValueError(f"{dump_dir}: utterance {utt}: {error}") from error
+        except ConfigError as error:
+            raise DataDirError(f"{dump_dir}: utterance {utt}: {error}") from error
         lines[utt], shapes[utt] = " ".join(map(str, ids)), str(len(ids))
     write_kv(text_int, lines)
     write_kv(shape, shapes)

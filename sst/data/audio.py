@@ -16,7 +16,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional
 
-from sst.io import atomic_path, iter_kv
+from sst.errors import UserError
+from sst.io import DataDirError, atomic_open, iter_kv
 
 # Stage-2 dump formats: one FLAC per utterance, or Kaldi archives of FLACs.
 AUDIO_FORMATS = ("flac", "flac.ark")
@@ -26,7 +27,7 @@ ARK_ENTRY = re.compile(r".+\.ark:\d+$")
 SOUNDFILE_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif", ".au")
 
 
-class AudioDecodeError(Exception):
+class AudioDecodeError(UserError):
     """An audio file is missing, empty, or neither soundfile nor PyAV can decode it."""
 
 
@@ -188,9 +189,13 @@ def stream_resampled(path: str | Path, sample_rate: int, block_seconds: float = 
 
 
 def write_flac(path: Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """Write 16-bit PCM FLAC atomically (temp file + rename), so a crash leaves no half file."""
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
+    """Write 16-bit PCM FLAC atomically (temp file + rename), so a crash leaves no half file. It is encoded
+    in memory and written by Python: a full disk is then an OSError naming ``path`` (libsndfile writing the
+    file itself says only "System error")."""
+    flac = io.BytesIO()
+    sf.write(flac, np.clip(waveform, -1.0, 1.0), sample_rate, format="FLAC", subtype="PCM_16")
+    with atomic_open(path, "wb") as f:
+        f.write(flac.getbuffer())
 
 
 def readable_flac_frames(path: Path, sample_rate: int) -> int | None:
@@ -325,7 +330,7 @@ def speech_loader_type(dump_dir: Path) -> str:
 
 def dumped_lengths(dump_dir: Path, utts: Iterable[str]) -> dict[str, int]:
     """Samples per utterance of a dump dir, from its ``speech_shape`` (ESPnet shape file), else
-    ``utt2num_samples``; ValueError naming the file when one of ``utts`` has no entry."""
+    ``utt2num_samples``; DataDirError naming the file when one of ``utts`` has no entry."""
     dump_dir = Path(dump_dir)
     path = dump_dir / "speech_shape" if (dump_dir / "speech_shape").is_file() else dump_dir / "utt2num_samples"
     lengths = {}
@@ -333,10 +338,10 @@ def dumped_lengths(dump_dir: Path, utts: Iterable[str]) -> dict[str, int]:
         try:
             lengths[utt] = int(shape.split(",")[0])
         except ValueError:
-            raise ValueError(f"{path}:{number}: '{utt} {shape}' is not '<utt> <number of samples>'") from None
+            raise DataDirError(f"{path}:{number}: '{utt} {shape}' is not '<utt> <number of samples>'") from None
     missing = [utt for utt in utts if utt not in lengths]
     if missing:
-        raise ValueError(f"{path}: no length for utterance {missing[0]} ({len(missing)} in all); rerun stage 2")
+        raise DataDirError(f"{path}: no length for utterance {missing[0]} ({len(missing)} in all); rerun stage 2")
     return lengths
 
 

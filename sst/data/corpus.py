@@ -15,9 +15,15 @@ from pathlib import Path
 
 from sst.data.datadir import Segment, SkipReport, validate_data_dir, write_data_dir
 from sst.data.provenance import Provenance
+from sst.errors import UserError
 
 # The provenance step of stage 1: ``<set_dir>/.provenance/prepare.json``.
 PREPARE_STEP = "prepare"
+
+
+class CorpusError(UserError):
+    """A file of a corpus release (CoVoST-2, Common Voice, Europarl-ST) is missing or malformed; the
+    message names the file and line, and what to do."""
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sst.data import langs
-from sst.data.corpus import Utterance
+from sst.data.corpus import CorpusError, Utterance
 from sst.data.datadir import SkipReport, clean_text
+from sst.errors import ConfigError
 
 COVOST_COLUMNS = ("path", "sentence", "translation", "client_id", "split")
 # Which values of the TSV's ``split`` column make up each set (``train_covost`` is CoVoST's extra train).
@@ -41,23 +42,23 @@ csv.field_size_limit(1 << 24)
 
 
 def direction(src_lang: str, tgt_lang: str) -> tuple[str, str]:
-    """CoVoST spellings of a direction ("zh", "en" -> "zh-CN", "en"); ValueError if CoVoST-2 lacks it."""
+    """CoVoST spellings of a direction ("zh", "en" -> "zh-CN", "en"); ConfigError if CoVoST-2 lacks it."""
     src, tgt = langs.covost2_code(src_lang), langs.covost2_code(tgt_lang)
     if not ((src in langs.COVOST2_X_TO_EN and tgt == "en") or (src == "en" and tgt in langs.COVOST2_EN_TO_X)):
-        raise ValueError(f"CoVoST-2 has no direction {src_lang}->{tgt_lang}; it has X->en for X in "
-                         f"{' '.join(langs.COVOST2_X_TO_EN)} and en->X for X in "
-                         f"{' '.join(langs.COVOST2_EN_TO_X)}")
+        raise ConfigError(f"CoVoST-2 has no direction {src_lang}->{tgt_lang}; it has X->en for X in "
+                          f"{' '.join(langs.COVOST2_X_TO_EN)} and en->X for X in "
+                          f"{' '.join(langs.COVOST2_EN_TO_X)}")
     return src, tgt
 
 
 def _utf8_lines(path: Path, lines: Iterable[str]) -> Iterator[str]:
-    """The lines of a file opened with ``errors="surrogateescape"``; ValueError naming the file and line
+    """The lines of a file opened with ``errors="surrogateescape"``; CorpusError naming the file and line
     of bytes that are not UTF-8 (those became lone surrogates)."""
     for lineno, line in enumerate(lines, 1):
         try:
             line.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(f"{path}:{lineno}: not valid UTF-8") from None
+            raise CorpusError(f"{path}:{lineno}: not valid UTF-8") from None
         yield line
 
 
@@ -72,41 +73,41 @@ def _tsv_reader(path: Path) -> Iterator[Iterator[list[str]]]:
 def read_tsv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a pandas-written TSV (QUOTE_NONE, backslash escapes) as (line number, row dict).
 
-    ValueError naming the file and line if the header lacks a required column, a row has the
+    CorpusError naming the file and line if the header lacks a required column, a row has the
     wrong number of fields or bytes that are not UTF-8.
     """
     with _tsv_reader(path) as reader:
         try:
             header = next(reader)
         except StopIteration:
-            raise ValueError(f"{path}: empty file, expected a header line") from None
+            raise CorpusError(f"{path}: empty file, expected a header line") from None
         missing = [c for c in required if c not in header]
         if missing:
-            raise ValueError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has {', '.join(header)})")
+            raise CorpusError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has {', '.join(header)})")
         for row in reader:
             if len(row) != len(header):
-                raise ValueError(f"{path}:{reader.line_num}: {len(row)} fields, the header has "
-                                 f"{len(header)}")
+                raise CorpusError(f"{path}:{reader.line_num}: {len(row)} fields, the header has "
+                                  f"{len(header)}")
             yield reader.line_num, dict(zip(header, row))
 
 
 def tsv_path(covost_dir: Path, src_lang: str, tgt_lang: str) -> Path:
-    """The CoVoST-2 TSV of a direction; FileNotFoundError with the way to get it if it is absent."""
+    """The CoVoST-2 TSV of a direction; CorpusError with the way to get it if it is absent."""
     src, tgt = direction(src_lang, tgt_lang)
     path = Path(covost_dir) / f"covost_v2.{src}_{tgt}.tsv"
     if not path.is_file():
         hint = (f"extract it: tar xzf {path}.tar.gz -C {covost_dir}" if path.with_name(path.name + ".tar.gz").is_file()
                 else f"download https://dl.fbaipublicfiles.com/covost/covost_v2.{src}_{tgt}.tsv.tar.gz "
                      f"and extract it into {covost_dir}")
-        raise FileNotFoundError(f"{path}: missing; {hint}")
+        raise CorpusError(f"{path}: missing; {hint}")
     return path
 
 
 def validated_path(commonvoice_dir: Path, src_lang: str) -> Path:
-    """Common Voice's ``<lang>/validated.tsv``; FileNotFoundError if absent."""
+    """Common Voice's ``<lang>/validated.tsv``; CorpusError if absent."""
     path = Path(commonvoice_dir) / langs.covost2_code(src_lang) / "validated.tsv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; {COMMONVOICE_LAYOUT}")
+        raise CorpusError(f"{path}: missing; {COMMONVOICE_LAYOUT}")
     return path
 
 
@@ -119,18 +120,18 @@ def read_validated(path: Path) -> set[str]:
     """The clip file names (``path`` column) of Common Voice's validated.tsv, of any release from 4 on.
 
     Only ``path`` is read, so the columns later releases add, and free text in them that another
-    writer escaped differently, do not matter; ValueError naming the file and line if a row is too
+    writer escaped differently, do not matter; CorpusError naming the file and line if a row is too
     short to hold a path.
     """
     with _tsv_reader(path) as reader:
         header = next(reader, None)
         if header is None or "path" not in header:
-            raise ValueError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
+            raise CorpusError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
         column = header.index("path")
         names = set()
         for row in reader:
             if len(row) <= column or not row[column]:
-                raise ValueError(f"{path}:{reader.line_num}: no clip in column {column + 1} (path)")
+                raise CorpusError(f"{path}:{reader.line_num}: no clip in column {column + 1} (path)")
             names.add(clip_name(row[column]))
     return names
 
@@ -149,7 +150,7 @@ def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lan
     validated = read_validated(validated_path(commonvoice_dir, src))
     clips_dir = Path(commonvoice_dir).resolve() / src / "clips"
     if not clips_dir.is_dir():
-        raise FileNotFoundError(f"{clips_dir}: missing; {COMMONVOICE_LAYOUT}")
+        raise CorpusError(f"{clips_dir}: missing; {COMMONVOICE_LAYOUT}")
     split_of = {value: split for split in splits for value in SPLIT_VALUES.get(split, (split,))}
     results = {split: ([], SkipReport(f"{split}_{short_src}_{short_tgt} (stage 1, CoVoST-2)"))
                for split in splits}

@@ -12,8 +12,9 @@ import math
 from pathlib import Path
 
 from sst.data import langs
-from sst.data.corpus import Utterance
+from sst.data.corpus import CorpusError, Utterance
 from sst.data.datadir import SkipReport, clean_text
+from sst.errors import ConfigError
 
 EMPTY_TRANSCRIPT = "empty transcript"
 EMPTY_TRANSLATION = "empty translation"
@@ -24,14 +25,14 @@ AUDIO_ZERO_BYTE = "zero-byte audio"
 
 
 def check_langs(src_lang: str, tgt_lang: str) -> tuple[str, str]:
-    """Normalized codes of a Europarl-ST direction; ValueError naming an unknown code."""
+    """Normalized codes of a Europarl-ST direction; ConfigError naming an unknown code."""
     src, tgt = langs.normalize(src_lang), langs.normalize(tgt_lang)
     for code, given in ((src, src_lang), (tgt, tgt_lang)):
         if code not in langs.EUROPARL_ST_LANGS:
-            raise ValueError(f"unknown Europarl-ST language code {given!r}; known: "
-                             f"{' '.join(langs.EUROPARL_ST_LANGS)}")
+            raise ConfigError(f"unknown Europarl-ST language code {given!r}; known: "
+                              f"{' '.join(langs.EUROPARL_ST_LANGS)}")
     if src == tgt:
-        raise ValueError(f"source and target language are both {src}")
+        raise ConfigError(f"source and target language are both {src}")
     return src, tgt
 
 
@@ -44,10 +45,10 @@ def release_dir(europarl_dir: Path) -> Path:
 
 
 def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file (without LF or CRLF line ends, nor a BOM at its start); FileNotFoundError
-    if absent, ValueError naming the line of bytes that are not UTF-8."""
+    """Lines of a UTF-8 text file (without LF or CRLF line ends, nor a BOM at its start); CorpusError
+    if absent, CorpusError naming the line of bytes that are not UTF-8."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing")
+        raise CorpusError(f"{path}: missing")
     data = path.read_bytes().removeprefix(codecs.BOM_UTF8)
     if not data:
         return []
@@ -56,7 +57,7 @@ def read_lines(path: Path) -> list[str]:
         try:
             lines.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as error:
-            raise ValueError(f"{path}:{lineno}: not valid UTF-8 ({error.reason})") from None
+            raise CorpusError(f"{path}:{lineno}: not valid UTF-8 ({error.reason})") from None
     return lines
 
 
@@ -69,20 +70,20 @@ def load_split(europarl_dir: Path, src_lang: str, tgt_lang: str,
                split: str) -> tuple[list[Utterance], SkipReport]:
     """Read one split of one direction: the kept segments and a report of the skipped ones.
 
-    ValueError naming the files and their line counts when the three files are not aligned, or the
+    CorpusError naming the files and their line counts when the three files are not aligned, or the
     file and line of a malformed ``segments.lst`` line.
     """
     src, tgt = check_langs(src_lang, tgt_lang)
     root = release_dir(europarl_dir)
     split_dir = root / src / tgt / split
     if not split_dir.is_dir():
-        raise FileNotFoundError(f"{split_dir}: missing; --europarl_dir must hold the Europarl-ST "
-                                f"v1.1 release (v1.1/<src>/<tgt>/<split>/segments.lst)")
+        raise CorpusError(f"{split_dir}: missing; --europarl_dir must hold the Europarl-ST "
+                          f"v1.1 release (v1.1/<src>/<tgt>/<split>/segments.lst)")
     lst, src_file, tgt_file = split_dir / "segments.lst", split_dir / f"segments.{src}", split_dir / f"segments.{tgt}"
     lines = {p: read_lines(p) for p in (lst, src_file, tgt_file)}
     if len({len(v) for v in lines.values()}) != 1:
         counts = ", ".join(f"{p}: {len(v)} lines" for p, v in lines.items())
-        raise ValueError(f"Europarl-ST files are not line-aligned ({counts})")
+        raise CorpusError(f"Europarl-ST files are not line-aligned ({counts})")
     audios = (root / src / "audios").resolve()
     report = SkipReport(f"{split}_{src}_{tgt} (stage 1, Europarl-ST)")
     utts: list[Utterance] = []
@@ -90,11 +91,11 @@ def load_split(europarl_dir: Path, src_lang: str, tgt_lang: str,
     for lineno, (seg, src_text, tgt_text) in enumerate(zip(*lines.values()), 1):
         fields = seg.split()
         if len(fields) != 3:
-            raise ValueError(f"{lst}:{lineno}: expected 'speech_id start end', got {seg!r}")
+            raise CorpusError(f"{lst}:{lineno}: expected 'speech_id start end', got {seg!r}")
         try:
             speech_id, start, end = fields[0], float(fields[1]), float(fields[2])
         except ValueError:
-            raise ValueError(f"{lst}:{lineno}: start/end are not numbers: {seg!r}") from None
+            raise CorpusError(f"{lst}:{lineno}: start/end are not numbers: {seg!r}") from None
         finite = math.isfinite(start) and math.isfinite(end)
         uid = utt_id(src, tgt, speech_id, start, end) if finite else f"{lst}:{lineno}"
         transcript, translation = clean_text(src_text), clean_text(tgt_text)

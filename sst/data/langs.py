@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from sst.errors import ConfigError
+
 # mBART-50's language codes, keyed by the two-letter code the corpora use.
 MBART50_CODES: dict[str, str] = {
     "ar": "ar_AR", "cs": "cs_CZ", "de": "de_DE", "en": "en_XX", "es": "es_XX", "et": "et_EE",
@@ -43,21 +45,21 @@ def covost2_code(lang: str) -> str:
     for code in set(COVOST2_X_TO_EN) | set(COVOST2_EN_TO_X) | {"en"}:
         if normalize(code) == normalize(lang):
             return code
-    raise ValueError(f"unknown CoVoST-2 language code {lang!r}; known: "
-                     f"{' '.join(sorted(set(COVOST2_X_TO_EN) | {'en'}))}")
+    raise ConfigError(f"unknown CoVoST-2 language code {lang!r}; known: "
+                      f"{' '.join(sorted(set(COVOST2_X_TO_EN) | {'en'}))}")
 
 
 def mbart_code(lang: str) -> str:
     """The mBART-50 language token for a language ("fr" -> "fr_XX"); a clear error if it has none."""
     short = normalize(lang)
     if short not in MBART50_CODES:
-        raise ValueError(f"language {lang!r} has no mBART-50 language code, so the mBART-50 "
-                         f"decoder cannot be forced to produce it")
+        raise ConfigError(f"language {lang!r} has no mBART-50 language code, so the mBART-50 "
+                          f"decoder cannot be forced to produce it")
     return MBART50_CODES[short]
 
 
 def check_targets(tgt_langs: Sequence[str], option: str = "--tgt_langs") -> None:
-    """ValueError, one line saying why and what to do, if a target language has no mBART-50 code.
+    """ConfigError, one line saying why and what to do, if a target language has no mBART-50 code.
 
     The decoder is told what to write by its forced language token; mBART-50 has none for e.g.
     Catalan and Welsh (CoVoST-2 en->ca, en->cy), so such targets are refused rather than trained on
@@ -65,10 +67,10 @@ def check_targets(tgt_langs: Sequence[str], option: str = "--tgt_langs") -> None
     """
     lacking = [lang for lang in tgt_langs if normalize(lang) not in MBART50_CODES]
     if lacking:
-        raise ValueError(f"{option}: mBART-50 has no language code for {' '.join(lacking)}, so its decoder "
-                         f"cannot be forced to write {'it' if len(lacking) == 1 else 'them'}; leave "
-                         f"{' '.join(lacking)} out of {option} (targets with a code: "
-                         f"{' '.join(sorted(MBART50_CODES))})")
+        raise ConfigError(f"{option}: mBART-50 has no language code for {' '.join(lacking)}, so its decoder "
+                          f"cannot be forced to write {'it' if len(lacking) == 1 else 'them'}; leave "
+                          f"{' '.join(lacking)} out of {option} (targets with a code: "
+                          f"{' '.join(sorted(MBART50_CODES))})")
 
 
 def resource_group(lang: str) -> str:

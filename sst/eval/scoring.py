@@ -23,7 +23,8 @@ from sacrebleu.metrics import BLEU, CHRF, TER
 from sacrebleu.metrics.base import Metric
 from sacrebleu.significance import PairedTest
 
-from sst.io import read_kv
+from sst.errors import ConfigError
+from sst.io import DataDirError, read_kv
 from sst.data.langs import CHARACTER_LEVEL_TARGETS, normalize, resource_group
 from sst.eval.results_md import environment_lines, markdown_table
 
@@ -78,12 +79,12 @@ class Direction:
 
 
 def check_same_ids(where: str, name_a: str, ids_a: Iterable[str], name_b: str, ids_b: Iterable[str]) -> None:
-    """ValueError naming ``where``, how many ids each side lacks, and a few examples, if the sets differ."""
+    """DataDirError naming ``where``, how many ids each side lacks, and a few examples, if the sets differ."""
     set_a, set_b = set(ids_a), set(ids_b)
     if set_a == set_b:
         return
     only_a, only_b = sorted(set_a - set_b), sorted(set_b - set_a)
-    raise ValueError(
+    raise DataDirError(
         f"{where}: utterance ids of {name_a} and {name_b} differ: {len(only_a)} ids are in {name_a} "
         f"but missing from {name_b} (e.g. {', '.join(only_a[:3]) or '-'}), {len(only_b)} are in "
         f"{name_b} but missing from {name_a} (e.g. {', '.join(only_b[:3]) or '-'})")
@@ -94,11 +95,11 @@ def read_decode_dir(path: Path) -> DecodeDir:
     path = Path(path)
     missing = [name for name in DECODE_FILES if not (path / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"decode dir {path}: missing {', '.join(missing)} "
-                                f"(expected {', '.join(DECODE_FILES)}; written by sst.bin.st_inference)")
+        raise DataDirError(f"decode dir {path}: missing {', '.join(missing)} "
+                           f"(expected {', '.join(DECODE_FILES)}; written by sst.bin.st_inference)")
     files = {name: read_kv(path / name) for name in DECODE_FILES}
     if not files["ref"]:
-        raise ValueError(f"decode dir {path}: ref holds no utterances")
+        raise DataDirError(f"decode dir {path}: ref holds no utterances")
     check_same_ids(f"decode dir {path}", "hyp", files["hyp"], "ref", files["ref"])
     for name in ("utt2lang", "utt2tgt_lang"):
         check_same_ids(f"decode dir {path}", "ref", files["ref"], name, files[name])
@@ -114,8 +115,8 @@ def collect_directions(decode_dirs: Sequence[DecodeDir]) -> dict[str, dict[str, 
     for ddir in decode_dirs:
         for utt in sorted(ddir.ref):
             if (ddir.tag, utt) in seen_in:
-                raise ValueError(f"utterance {utt} is in two decode dirs of tag {ddir.tag}: "
-                                 f"{seen_in[ddir.tag, utt]} and {ddir.path}")
+                raise DataDirError(f"utterance {utt} is in two decode dirs of tag {ddir.tag}: "
+                                   f"{seen_in[ddir.tag, utt]} and {ddir.path}")
             seen_in[ddir.tag, utt] = ddir.path
             src, tgt = ddir.utt2lang[utt], ddir.utt2tgt_lang[utt]
             direction = tags.setdefault(ddir.tag, {}).setdefault(f"{src}-{tgt}", Direction(src, tgt))
@@ -252,9 +253,9 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
     ``corpus`` (a key of ``CORPUS_GROUPS``) chooses how the directions are grouped in the averages.
     """
     if bootstrap_samples < 1:
-        raise ValueError(f"bootstrap_samples must be positive, got {bootstrap_samples}")
+        raise ConfigError(f"bootstrap_samples must be positive, got {bootstrap_samples}")
     if corpus not in CORPUS_GROUPS:
-        raise ValueError(f"unknown corpus {corpus!r}; known: {', '.join(CORPUS_GROUPS)}")
+        raise ConfigError(f"unknown corpus {corpus!r}; known: {', '.join(CORPUS_GROUPS)}")
     seen = None if seen_langs is None else {normalize(lang) for lang in seen_langs}
     own = [read_decode_dir(path) for path in decode_dirs]
     tags = collect_directions(own)
@@ -293,15 +294,15 @@ def _read_baseline(own: DecodeDir, baseline_exp_dir: Path) -> DecodeDir:
     """The baseline's decode dir matching ``own``, checked to hold the same utterances and references."""
     path = baseline_exp_dir / own.tag / own.path.name
     if not path.is_dir():
-        raise FileNotFoundError(f"baseline decode dir {path} (for {own.path}) does not exist: decode the "
-                                f"baseline experiment on the same test sets with the same decode tag first")
+        raise DataDirError(f"baseline decode dir {path} (for {own.path}) does not exist: decode the "
+                           f"baseline experiment on the same test sets with the same decode tag first")
     baseline = read_decode_dir(path)
     check_same_ids(f"baseline comparison {own.path} vs {path}", "the decode dir", own.ref,
                    "the baseline decode dir", baseline.ref)
     differing = [utt for utt in sorted(own.ref) if own.ref[utt] != baseline.ref[utt]]
     if differing:
-        raise ValueError(f"baseline comparison {own.path} vs {path}: {len(differing)} references differ "
-                         f"(e.g. {', '.join(differing[:3])}); both must be decoded from the same test set")
+        raise DataDirError(f"baseline comparison {own.path} vs {path}: {len(differing)} references differ "
+                           f"(e.g. {', '.join(differing[:3])}); both must be decoded from the same test set")
     return baseline
 
 
@@ -425,7 +426,7 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
     stage 6's paired bootstrap test of each direction (averages: the difference of the averages)."""
     unknown = [metric for metric in metrics if metric not in METRICS]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+        raise ConfigError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
     tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
     first = next(iter(experiments), None)
     compared = _compared_with_first(experiments)

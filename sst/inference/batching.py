@@ -7,6 +7,8 @@ from typing import Callable, Hashable, Iterable, Iterator, Mapping, Sequence, Ty
 import numpy as np
 import torch
 
+from sst.errors import ConfigError
+
 K = TypeVar("K", bound=Hashable)
 
 
@@ -16,7 +18,7 @@ def length_sorted_batches(lengths: Mapping[K, int], batch_bins: int, batch_size:
     ``batch_bins`` gets a batch of its own. Written here because ESPnet's numel sampler lets every batch
     pass its bins by one utterance and has no cap on the count, and inference needs both bounds."""
     if batch_bins <= 0 or batch_size <= 0:
-        raise ValueError(f"batch_bins ({batch_bins}) and batch_size ({batch_size}) must be positive")
+        raise ConfigError(f"batch_bins ({batch_bins}) and batch_size ({batch_size}) must be positive")
     batches: list[list[K]] = []
     for key in sorted(lengths, key=lambda k: -lengths[k]):
         current = batches[-1] if batches else []

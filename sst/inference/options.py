@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import yaml
+
+from sst.errors import ConfigError
+from sst.io import read_yaml
 
 DECODE_DEFAULTS = {"beam_size": 5, "length_penalty": 1.0, "max_length": 200, "max_len_ratio": 0.0,
                    "batch_size": 16, "batch_bins": 4000000}
@@ -22,9 +24,10 @@ def decode_options(args: argparse.Namespace) -> dict:
     """The decoding settings: defaults, then the config file, then command-line overrides."""
     options = dict(DECODE_DEFAULTS)
     if args.config:
-        options.update(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
+        options.update(read_yaml(args.config) or {})
     unknown = set(options) - set(DECODE_DEFAULTS)
     if unknown:
-        raise ValueError(f"{args.config}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+        raise ConfigError(f"{args.config}: unknown decoding settings {sorted(unknown)}; "
+                          f"known: {sorted(DECODE_DEFAULTS)}")
     options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
     return options

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sst.errors import ConfigError
+
 CONFIG_ROOT = Path(__file__).parent / "configs"
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
 LABSE = "sentence-transformers/LaBSE"
@@ -46,7 +48,7 @@ def random_teacher(tokenizer_dir: str | Path, hub_id: str = LABSE, device: str =
 
     source = bundled_config_dir(hub_id)
     if source is None:
-        raise ValueError(f"no packaged architecture for {hub_id!r}; known: {', '.join(BUNDLED)}")
+        raise ConfigError(f"no packaged architecture for {hub_id!r}; known: {', '.join(BUNDLED)}")
     settings = json.loads((source / "sentence_bert_config.json").read_text())
     pooling = json.loads((source / "1_Pooling" / "config.json").read_text())
     dense = json.loads((source / "2_Dense" / "config.json").read_text())

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from sst.models.hub import ModelNotFoundError
+
 # The averaged n-best checkpoint ESPnet writes at the end of training, then its single best one.
 CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "valid.acc.best.pth")
 
@@ -19,8 +21,8 @@ def best_checkpoint(exp_dir: Path) -> Path:
             return exp_dir / name
     candidates = sorted(exp_dir.glob("*epoch.pth"), key=lambda p: int(p.name.split("epoch")[0]))
     if not candidates:
-        raise FileNotFoundError(f"{exp_dir}: no trained checkpoint (looked for {', '.join(CHECKPOINT_PREFERENCE)}"
-                                " and N.epoch.pth); has training run?")
+        raise ModelNotFoundError(f"{exp_dir}: no trained checkpoint (looked for {', '.join(CHECKPOINT_PREFERENCE)}"
+                                 " and N.epoch.pth); has training run?")
     return candidates[-1]
 
 

@@ -7,6 +7,8 @@ from typing import Mapping, Sequence
 
 from torch import nn
 
+from sst.errors import ConfigError
+
 
 def freeze(groups: Mapping[str, nn.Module], frozen: Sequence[str],
            keep_trainable: Sequence[str] = ()) -> None:
@@ -16,7 +18,7 @@ def freeze(groups: Mapping[str, nn.Module], frozen: Sequence[str],
     """
     unknown = set(frozen) - set(groups)
     if unknown:
-        raise ValueError(f"unknown freeze group(s) {sorted(unknown)}; known: {sorted(groups)}")
+        raise ConfigError(f"unknown freeze group(s) {sorted(unknown)}; known: {sorted(groups)}")
     patterns = [re.compile(p) for p in keep_trainable]
     for group in frozen:
         for name, param in groups[group].named_parameters():

@@ -12,11 +12,13 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from sst.errors import UserError
+
 # Seconds to wait for the hub to accept a connection before calling it unreachable.
 CONNECT_TIMEOUT = 3.0
 
 
-class ModelNotFoundError(OSError):
+class ModelNotFoundError(UserError):
     """A model argument is neither a local directory nor a reachable hub id; the message says how to fix it."""
 
 

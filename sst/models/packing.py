@@ -29,6 +29,7 @@ import torch
 import yaml
 from transformers import PreTrainedTokenizerBase
 
+from sst.errors import ConfigError, UserError
 from sst.io import existing_dir, replace_dir, temp_path
 from sst.models.checkpoints import trained_state
 from sst.models.freezing import parameter_report
@@ -45,6 +46,10 @@ DEFAULT_KIND = "adapters"
 # The frozen parts an adapter-only package takes from a base: the model_conf option naming the base and
 # the prefix of the part's names in the model's state dict.
 BASE_PARTS = {"encoder": ("encoder_model", "encoder.wav2vec2."), "decoder": ("decoder_model", "mbart.")}
+
+
+class PackageError(UserError):
+    """A package, or the experiment packed, does not fit its bases; the message names it and what to do."""
 
 
 def trainable_names(model: torch.nn.Module) -> set[str]:
@@ -101,7 +106,7 @@ def packable_kind(exp_dir: Path, kind: str) -> str:
     """The kind of package ``pack(exp_dir, ..., kind)`` writes: ``kind``, except ``full`` for an experiment
     trained on random frozen weights (``pretrained: false``), which have no base to refer to."""
     if kind not in KINDS:
-        raise ValueError(f"package kind {kind!r}: choose one of {', '.join(KINDS)}")
+        raise ConfigError(f"package kind {kind!r}: choose one of {', '.join(KINDS)}")
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     if kind == "adapters" and not config["model_conf"].get("pretrained", True):
         logging.warning("%s trained on random frozen weights (pretrained: false): packing it full", exp_dir)
@@ -148,8 +153,8 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
         for part, digest in bases.items():
             if digest != loaded[part]:
                 source = model_conf[BASE_PARTS[part][0]]
-                raise ValueError(f"{checkpoint}: its frozen {part} differs from {source}, the base it names "
-                                 f"(changed since training?); pack it with --pack full")
+                raise PackageError(f"{checkpoint}: its frozen {part} differs from {source}, the base it names "
+                                   f"(changed since training?); pack it with --pack full")
     model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
     load_feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
     model.mbart.config.save_pretrained(tmp / "decoder")
@@ -188,10 +193,10 @@ def package_dir(model_dir: Path) -> Path:
 
 
 def check_bases(packed: Path, model: torch.nn.Module, bases: Mapping[str, Mapping[str, str]]) -> None:
-    """ValueError (one line) when a base the model was built from is not the one the package was made on."""
+    """PackageError (one line) when a base the model was built from is not the one the package was made on."""
     for part, digest in base_digests(model).items():
         if digest != bases[part]["sha256"]:
-            raise ValueError(
+            raise PackageError(
                 f"{packed}: the {part} base {bases[part]['from']} is not the one this adapter-only package was "
                 f"trained on (digest of its frozen weights {digest[:12]}, recorded {bases[part]['sha256'][:12]}); "
                 f"put that base back at {bases[part]['from']}, or repack the experiment with --pack full "
@@ -204,7 +209,7 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     packed = package_dir(model_dir)
     kind = package_kind(packed)
     if kind is None:
-        raise FileNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")
+        raise ModelNotFoundError(f"{model_dir} holds no packed model (model.pth): run stage 4 to the end")
     config = yaml.safe_load((packed / "config.yaml").read_text(encoding="utf-8"))
     # Paths inside the package: a full one's encoder / decoder configs, either kind's target vocabulary.
     for key in ("encoder_model", "decoder_model", "target_vocabulary") if kind == "full" else ("target_vocabulary",):
@@ -227,6 +232,6 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected or set(missing) != frozen:
             lacking = sorted(set(missing) - frozen)
-            raise ValueError(f"{packed / 'model.pth'}: does not fit the model over its bases (trained tensors "
-                             f"missing: {lacking[:3]}, unknown: {sorted(unexpected)[:3]}); pack the experiment again")
+            raise PackageError(f"{packed / 'model.pth'}: does not fit the model over its bases (trained tensors "
+                               f"missing: {lacking[:3]}, unknown: {sorted(unexpected)[:3]}); pack the experiment again")
     return model.to(device).eval(), load_tokenizer(str(packed / "decoder"))

@@ -10,6 +10,7 @@ from transformers import (AutoTokenizer, MBartConfig, MBartForConditionalGenerat
                           PreTrainedTokenizerBase, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 from transformers.utils import FEATURE_EXTRACTOR_NAME
 
+from sst.errors import ConfigError
 from sst.models.architectures import XLSR_300M, bundled_config_dir, config_source
 from sst.models.hub import locate_model
 
@@ -87,7 +88,7 @@ def language_token_id(tokenizer: PreTrainedTokenizerBase, code: str) -> int:
     """The id of a language token such as ``en_XX``; a clear error if the tokenizer lacks it."""
     token_id = tokenizer.convert_tokens_to_ids(code)
     if token_id is None or token_id == tokenizer.unk_token_id:
-        raise ValueError(f"the tokenizer has no language token {code!r}")
+        raise ConfigError(f"the tokenizer has no language token {code!r}")
     return token_id
 
 

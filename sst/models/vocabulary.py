@@ -17,7 +17,8 @@ from torch import nn
 from transformers import MBartForConditionalGeneration, PreTrainedTokenizerBase
 
 from sst.data.langs import MBART50_CODES
-from sst.io import write_text
+from sst.errors import ConfigError
+from sst.io import DataDirError, write_text
 
 # mBART's <s> <pad> </s> <unk>: the first four ids, kept in every subset.
 SPECIAL_IDS = (0, 1, 2, 3)
@@ -53,15 +54,16 @@ def write_vocabulary(path: Path, ids: Iterable[int]) -> None:
 
 
 def read_vocabulary(path: str | Path) -> list[int]:
-    """The ids of a vocabulary file; ValueError naming the file and line of a malformed one."""
+    """The ids of a vocabulary file; DataDirError naming the file and line of a malformed one."""
     ids: list[int] = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
             if not line.strip().isdigit() or (ids and int(line) <= ids[-1]):
-                raise ValueError(f"{path}:{number}: expected one id per line in increasing order, got {line.strip()!r}")
+                raise DataDirError(f"{path}:{number}: expected one id per line in increasing order, "
+                                   f"got {line.strip()!r}")
             ids.append(int(line))
     if ids[: len(SPECIAL_IDS)] != list(SPECIAL_IDS):
-        raise ValueError(f"{path}: a target vocabulary must start with the special ids {list(SPECIAL_IDS)}")
+        raise DataDirError(f"{path}: a target vocabulary must start with the special ids {list(SPECIAL_IDS)}")
     return ids
 
 
@@ -84,19 +86,19 @@ def trim_line(line: str, vocabulary: torch.Tensor) -> str:
 
 
 def check_trimmed_targets(dump_dir: Path, trimmed_name: str, vocabulary_file: str | Path) -> None:
-    """ValueError (one line) unless ``dump_dir/trimmed_name`` is ``dump_dir/text_int`` in the ids of
+    """DataDirError (one line) unless ``dump_dir/trimmed_name`` is ``dump_dir/text_int`` in the ids of
     ``vocabulary_file`` (streamed: a combined dump dir has no record of the vocabulary its parts used)."""
     vocabulary = torch.tensor(read_vocabulary(vocabulary_file), dtype=torch.long)
     trimmed_file = Path(dump_dir) / trimmed_name
     if not trimmed_file.is_file():
-        raise FileNotFoundError(f"{trimmed_file} is missing: run stage 2 with the target vocabulary {vocabulary_file}")
+        raise DataDirError(f"{trimmed_file} is missing: run stage 2 with the target vocabulary {vocabulary_file}")
     with open(Path(dump_dir) / "text_int", encoding="utf-8") as full, open(trimmed_file, encoding="utf-8") as trimmed:
         for number, (line, trimmed_line) in enumerate(zip(full, trimmed), 1):
             if trim_line(line, vocabulary) != trimmed_line.rstrip("\n"):
-                raise ValueError(f"{trimmed_file}:{number}: not text_int in the ids of {vocabulary_file}; rerun stage 2 "
-                                 "with that vocabulary")
+                raise DataDirError(f"{trimmed_file}:{number}: not text_int in the ids of {vocabulary_file}; "
+                                   "rerun stage 2 with that vocabulary")
         if full.readline() or trimmed.readline():
-            raise ValueError(f"{trimmed_file}: not as many lines as text_int; rerun stage 2")
+            raise DataDirError(f"{trimmed_file}: not as many lines as text_int; rerun stage 2")
 
 
 def trim_mbart(mbart: MBartForConditionalGeneration, ids: Sequence[int]) -> None:
@@ -108,7 +110,8 @@ def trim_mbart(mbart: MBartForConditionalGeneration, ids: Sequence[int]) -> None
     if shared.num_embeddings == len(ids):
         return
     if ids[-1] >= shared.num_embeddings:
-        raise ValueError(f"the target vocabulary holds id {ids[-1]}, but the decoder has {shared.num_embeddings} tokens")
+        raise ConfigError(f"the target vocabulary holds id {ids[-1]}, "
+                          f"but the decoder has {shared.num_embeddings} tokens")
     index = torch.tensor(ids, dtype=torch.long, device=shared.weight.device)
     head = mbart.lm_head.weight
     # Built on the meta device (no random initialisation, no RNG draw), then given the kept rows.

@@ -13,6 +13,7 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet.nets.pytorch_backend.nets_utils import pad_list
 
+from sst.errors import ConfigError
 from sst.models.freezing import log_parameter_report
 from sst.tasks.trainer import ResumableTrainer
 
@@ -54,18 +55,18 @@ def _kind_of(default: object) -> tuple[str, Callable[[object], bool]] | None:
 
 
 def check_model_conf(model_class: type, conf: dict[str, object]) -> None:
-    """ValueError naming the first ``model_conf`` key that the model does not take or whose value has
+    """ConfigError naming the first ``model_conf`` key that the model does not take or whose value has
     another type than the key's default (a config typo would otherwise fail deep inside the model)."""
     parameters = inspect.signature(model_class.__init__).parameters
     known = [name for name, p in parameters.items() if name != "self" and p.kind is not p.VAR_KEYWORD]
     open_ended = len(known) < len(parameters) - 1
     for key, value in conf.items():
         if key not in known and not open_ended:
-            raise ValueError(f"model_conf: unknown key {key!r} for {model_class.__name__} (known: {', '.join(known)})")
+            raise ConfigError(f"model_conf: unknown key {key!r} for {model_class.__name__} (known: {', '.join(known)})")
         kind = _kind_of(parameters[key].default) if key in known else None
         if kind is not None and not kind[1](value):
-            raise ValueError(f"model_conf: {key} must be {kind[0]} (its default is "
-                             f"{parameters[key].default!r}), not {value!r}")
+            raise ConfigError(f"model_conf: {key} must be {kind[0]} (its default is "
+                              f"{parameters[key].default!r}), not {value!r}")
 
 
 class ModelConfTask(AbsTask):
@@ -111,8 +112,8 @@ class ModelConfTask(AbsTask):
         """Like ESPnet's, but the optimizer only holds trainable parameters (frozen ones cost nothing)."""
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:
-            raise ValueError(f"--optim must be one of {list(optim_classes)}, not {args.optim}")
+            raise ConfigError(f"--optim must be one of {list(optim_classes)}, not {args.optim}")
         trainable = [p for p in model.parameters() if p.requires_grad]
         if not trainable:
-            raise ValueError("the model has no trainable parameters: check freeze / adapter settings")
+            raise ConfigError("the model has no trainable parameters: check freeze / adapter settings")
         return [optim_class(trainable, **args.optim_conf)]

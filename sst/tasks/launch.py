@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-import yaml
 from espnet2.tasks.abs_task import scheduler_classes
 
 from sst.data.provenance import Provenance, describe, dump_fingerprint, file_digest, model_fingerprint
+from sst.errors import ConfigError
+from sst.io import DataDirError, read_yaml
 from sst.tasks.base import ModelConfTask
 
 # Trainer options that say where and how fast to train, not what is learnt: an experiment may resume
@@ -38,7 +39,7 @@ def espnet_command(args: argparse.Namespace, data: Sequence[tuple[str, str, str]
     for dump in (args.train_dump, args.valid_dump):
         for filename in [d[0] for d in data] + list(shapes):
             if not (dump / filename).is_file():
-                raise FileNotFoundError(f"{dump / filename} is missing: run stage 2 for {dump.name} first")
+                raise DataDirError(f"{dump / filename} is missing: run stage 2 for {dump.name} first")
     cmd = ["--config", str(args.config), "--output_dir", str(args.output_dir), "--resume", "true"]
     for split, dump in (("train", args.train_dump), ("valid", args.valid_dump)):
         for filename, name, loader in data:
@@ -51,7 +52,7 @@ def espnet_command(args: argparse.Namespace, data: Sequence[tuple[str, str, str]
 
 
 def require_gpus(cmd: Sequence[str]) -> None:
-    """ValueError (one line, before any work) when the command's ``--ngpu N`` asks for more CUDA GPUs
+    """ConfigError (one line, before any work) when the command's ``--ngpu N`` asks for more CUDA GPUs
     than this machine has."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--ngpu", type=int, default=0)
@@ -59,8 +60,8 @@ def require_gpus(cmd: Sequence[str]) -> None:
     available = torch.cuda.device_count()
     if ngpu > available:
         where = " to train on the CPU" if available == 0 else ""
-        raise ValueError(f"--ngpu {ngpu}, but this machine has {available} CUDA GPU(s); "
-                         f"run with --ngpu {available}{where}")
+        raise ConfigError(f"--ngpu {ngpu}, but this machine has {available} CUDA GPU(s); "
+                          f"run with --ngpu {available}{where}")
 
 
 def result_options(passthrough: Sequence[str]) -> list[str]:
@@ -84,7 +85,7 @@ def experiment_fingerprint(args: argparse.Namespace, data_files: Sequence[str], 
     (with the dumps' provenance), the initial models (an option, else the config's model_conf), the
     content of the model_conf files ``conf_files`` (same rule, e.g. a target vocabulary) and the trainer
     options that change the result."""
-    model_conf = (yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}).get("model_conf") or {}
+    model_conf = (read_yaml(args.config) or {}).get("model_conf") or {}
     initial = {key: value or model_conf.get(key) for key, value in models.items()}
     files = {key: value or model_conf.get(key) for key, value in (conf_files or {}).items()}
     return {"config": file_digest(args.config), "train_dump": dump_fingerprint(args.train_dump, data_files),

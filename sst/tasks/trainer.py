@@ -12,10 +12,11 @@ from unittest import mock
 import torch
 from espnet2.train.trainer import Trainer
 
+from sst.errors import UserError
 from sst.io import atomic_path
 
 
-class TornCheckpointError(OSError):
+class TornCheckpointError(UserError):
     """``checkpoint.pth`` cannot be read; the message says which file and what to delete."""
 
 

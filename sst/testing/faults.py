@@ -53,13 +53,15 @@ def handled(fault: Fault, outcome: Outcome) -> bool:
 
 def attempt(step: Callable[[], object]) -> Outcome:
     """Run a step in-process; a user error becomes its console line (as sst.errors.run_main prints it)."""
-    from sst.errors import USER_ERRORS, one_line
+    from sst.errors import is_user_error, one_line
 
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
             step()
-    except USER_ERRORS as error:
+    except Exception as error:
+        if not is_user_error(error):
+            raise  # a bug: its traceback, as on the console
         return Outcome(error=one_line(error))
     except SystemExit:
         return Outcome(error=stderr.getvalue().strip())
