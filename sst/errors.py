@@ -28,7 +28,7 @@ USER_ERRNOS: dict[int, str] = {
     errno.EDQUOT: _FREE_SPACE,
     errno.EACCES: "check the path's owner and permissions, or write elsewhere",
     errno.EPERM: "check the path's owner and permissions, or write elsewhere",
-    errno.EROFS: "the file system is mounted read-only: write elsewhere",
+    errno.EROFS: "write elsewhere, or remount the file system read-write",
     errno.ENOENT: "check the path (a file an earlier stage writes: run that stage first)",
 }
 

@@ -26,7 +26,7 @@ def fault_bench(tmp_path_factory: pytest.TempPathFactory) -> FaultBench:
 
 def test_the_fault_corpus_covers_every_group() -> None:
     assert len(FAULTS) >= 20
-    assert {fault.group for fault in FAULTS} == {"audio", "rows", "encoding", "options", "config", "model"}
+    assert {fault.group for fault in FAULTS} == {"audio", "rows", "encoding", "options", "config", "model", "disk"}
 
 
 @pytest.mark.parametrize("fault", FAULTS, ids=[fault.name for fault in FAULTS])

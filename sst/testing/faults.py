@@ -1,4 +1,4 @@
-"""A corpus of bad inputs (bad audio, rows, encodings, options, configs, models) and what each must yield.
+"""A corpus of bad inputs (bad audio, rows, encodings, options, configs, models, a full disk) and what each must yield.
 
 Every fault is run on a private copy of the fixture corpora of corpora.py and must end in either a
 counted skip (its reason in skip_report.txt / dump_report.txt) or one clear line (the ``ERROR: ...`` a
@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import io
+import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -66,6 +68,23 @@ def attempt(step: Callable[[], object]) -> Outcome:
     except SystemExit:
         return Outcome(error=stderr.getvalue().strip())
     return Outcome()
+
+
+@contextlib.contextmanager
+def disk_full_after(files: int) -> Iterator[None]:
+    """Within the block, the file system fills up after ``files`` files: every later ``os.fsync`` (which
+    each atomic write of sst.io calls before its rename) fails as on a full disk, ``[Errno 28] No space
+    left on device`` naming no file."""
+    fsync, written = os.fsync, [0]
+
+    def full_fsync(fd: int) -> None:
+        if written[0] >= files:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+        written[0] += 1
+
+    with mock.patch.object(os, "fsync", full_fsync):
+        yield
 
 
 def reports(*dirs: Path) -> Outcome:
@@ -303,6 +322,11 @@ def _torn_checkpoint(b: FaultBench, work: Path) -> Outcome:
     return attempt(lambda: check_checkpoint(work / "checkpoint.pth"))
 
 
+def _disk_full_in_stage2(b: FaultBench, work: Path) -> Outcome:
+    with disk_full_after(3):
+        return attempt(lambda: b.dump(b.covost_data / "train_fr_en", work / "train_fr_en"))
+
+
 MINI_ST = "egs/mini_st/run.sh"
 FAULTS = [
     # bad audio
@@ -373,4 +397,8 @@ FAULTS = [
           _missing_model_dir),
     Fault("torn checkpoint.pth", "model", "error", r"checkpoint\.pth: unreadable .*rm .*checkpoint\.pth$",
           _torn_checkpoint),
+    # the machine
+    Fault("disk full during stage 2", "disk", "error",
+          r"^\S+/train_fr_en/audio/\S+\.flac: no space left on device; free space or write elsewhere",
+          _disk_full_in_stage2),
 ]
