@@ -12,6 +12,8 @@ finds it there, and the next :func:`replace_dir` (or :func:`recover_dir`) puts i
 sorted by key in byte order (``LC_ALL=C sort``) without duplicates; the reader checks all of that and
 names the file and line of the first fault. It reads a file as its text says: a UTF-8 BOM an editor put
 first is not part of the first key, and a CRLF line end not part of a value (trailing whitespace never is).
+
+A config (YAML) is read by :func:`read_yaml`, whose ConfigError names the file (and line) of bad YAML.
 """
 from __future__ import annotations
 

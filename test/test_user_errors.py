@@ -56,6 +56,11 @@ def _yaml_error(tmp_path: Path) -> None:
     dump_audio.load_config(tmp_path / "dump.yaml", {})
 
 
+def _latin1_config(tmp_path: Path) -> None:
+    (tmp_path / "dump.yaml").write_bytes(b"# r\xe9glages\nsample_rate: 16000\n")
+    dump_audio.load_config(tmp_path / "dump.yaml", {})
+
+
 def _data_dir_error(tmp_path: Path) -> None:
     (tmp_path / "utt2spk").write_text("b s1\na s2\n")
     read_kv(tmp_path / "utt2spk")
@@ -89,6 +94,7 @@ def _package_error(tmp_path: Path) -> None:
 USER_ERRORS = [
     (_config_error, ConfigError, r"dump\.yaml: unknown key\(s\) sample_rat"),
     (_yaml_error, ConfigError, r"dump\.yaml: not valid YAML: .*line 2"),
+    (_latin1_config, ConfigError, r"dump\.yaml: not valid UTF-8"),
     (_data_dir_error, DataDirError, r"utt2spk:2: keys not sorted"),
     (_corpus_error, CorpusError, r"segments\.fr: missing"),
     (_audio_decode_error, AudioDecodeError, r"clip\.flac"),
@@ -98,7 +104,8 @@ USER_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("raise_it, kind, message", USER_ERRORS, ids=[kind.__name__ for _, kind, _ in USER_ERRORS])
+@pytest.mark.parametrize("raise_it, kind, message", USER_ERRORS,
+                         ids=[raise_it.__name__.strip("_") for raise_it, _, _ in USER_ERRORS])
 def test_each_user_error_is_one_line(raise_it: Callable[[Path], None], kind: type[UserError], message: str,
                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture) -> None:
