@@ -140,6 +140,30 @@ def test_translate_writes_subtitles_at_the_clips_of_a_long_recording(long_record
     assert close >= 0.9 * len(spans)
 
 
+def test_translator_translate_long_gives_the_segments_translate_writes(untrained_st: Path, tmp_path: Path) -> None:
+    import json
+
+    from sst import Translator
+    from sst.bin import translate
+    from sst.inference.longform import Segment
+
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[:4]
+    waveform, spans = join_clips([load_resampled(path, SAMPLE_RATE) for path in clips], np.random.default_rng(2))
+    path = tmp_path / "four_clips.flac"
+    write_flac(path, waveform, SAMPLE_RATE)
+    segments = Translator.from_pretrained(untrained_st, beam_size=1, batch_size=8).translate_long(
+        path, tgt_lang="en_XX", max_length=4)
+    assert len(segments) == len(spans) and all(isinstance(segment, Segment) for segment in segments)
+    assert all(abs(segment.start - start) <= BOUNDARY_TOLERANCE and abs(segment.end - end) <= BOUNDARY_TOLERANCE
+               for segment, (start, end) in zip(segments, spans))
+    output = tmp_path / "four_clips.json"
+    translate.main([str(path), "--model_dir", str(untrained_st), "--format", "json", "--output", str(output),
+                    *DECODE_ARGS])
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [(row["start"], row["end"], row["text"]) for row in rows] == [
+        (round(s.start, 3), round(s.end, 3), s.text) for s in segments]
+
+
 def test_vtt_and_json_outputs_carry_the_segment_times(tmp_path: Path) -> None:
     import io
     import json
