@@ -56,6 +56,12 @@ def _dump_dirs(config: dict, split: str) -> list[Path]:
     return sorted({Path(entry[0]).parent for entry in config.get(f"{split}_data_path_and_name_and_type") or []})
 
 
+def recipe_dir(exp_dir: Path) -> Path | None:
+    """The recipe folder of an experiment dir (``<recipe>/exp/<name>``); None for one outside an ``exp/``."""
+    resolved = Path(exp_dir).resolve()
+    return resolved.parents[1] if resolved.parent.name == "exp" else None
+
+
 def _is_hub_id(name: str) -> bool:
     return not Path(name).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
 
@@ -86,7 +92,9 @@ def model_index(model_name: str, results: dict, dataset: str) -> list[dict]:
                                        dataset_split=split, metric_type=metric_type, metric_name=metric,
                                        metric_value=round(row[metric], 2), metric_config=row["signatures"][metric])
                             for metric, metric_type in (("BLEU", "bleu"), ("chrF++", "chrf"))]
-    return ModelCardData(model_name=model_name, eval_results=evaluations).to_dict()["model-index"] if evaluations else []
+    if not evaluations:
+        return []
+    return ModelCardData(model_name=model_name, eval_results=evaluations).to_dict()["model-index"]
 
 
 def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
@@ -107,7 +115,7 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
         directions.update(counts)
     languages = sorted({lang for pair in directions for lang in pair})
     targets = sorted({tgt for _, tgt in directions}) or ["en"]
-    recipe = exp_dir.resolve().parents[1].name if exp_dir.resolve().parent.name == "exp" else None
+    recipe = recipe_dir(exp_dir).name if recipe_dir(exp_dir) is not None else None
     front = {"language": languages, "license": "other", "tags": ["speech-translation", "sst", "adapters", "espnet"],
              "datasets": [recipe] if recipe else [], "metrics": ["bleu", "chrf", "ter"]}
     hub_bases = [name for name in (encoder, decoder) if _is_hub_id(name)]
@@ -158,7 +166,8 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
               f"python -m sst.bin.translate --model_dir {model_dir} --tgt_lang {targets[0]} a.wav",
               "```", "", "```python", "from sst import Translator", "",
               f'translator = Translator.from_pretrained("{model_dir}")',
-              f'print(translator.translate(["a.wav"], tgt_lang="{targets[0]}"))', "```", "", "Any audio format (wav, flac, mp3, m4a, ...) and length; `--format srt` writes subtitles "
+              f'print(translator.translate(["a.wav"], tgt_lang="{targets[0]}"))', "```", "",
+              "Any audio format (wav, flac, mp3, m4a, ...) and length; `--format srt` writes subtitles "
               "(`python -m sst.bin.translate --help`).", ""]
     return "\n".join(lines)
 

@@ -6,8 +6,8 @@ Two kinds, told apart by ``package.json`` (a package without one is a full packa
   them and every weight: needs neither the hub nor the original checkpoints (offline clusters).
 - ``adapters``: only the trained tensors (every parameter that has ``requires_grad`` in the trained model:
   adapters, length adaptor, ``keep_trainable`` tensors) plus, for each frozen part (encoder base, decoder
-  base), the hub id or path it came from (relative to the package when it is in the same recipe folder,
-  so a copied or moved recipe folder keeps working; absolute otherwise) and a digest of its frozen tensors. Loading builds the
+  base), the hub id or path it came from (relative to the package inside its recipe folder, so a copied
+  recipe folder keeps working) and a digest of its frozen tensors. Loading builds the
   model from those bases through the normal ``from_pretrained`` path (``sst.models.pretrained``), refuses
   a base whose digest differs, and loads the trained tensors over it. About a tenth of a full package for
   the paper's system (tools/bench/REPORT_fullsize.md).
@@ -35,7 +35,7 @@ from sst.io import existing_dir, replace_dir, temp_path
 from sst.models.checkpoints import trained_state
 from sst.models.freezing import parameter_report
 from sst.models.hub import ModelNotFoundError
-from sst.models.model_card import MANIFEST, PACKED, write_model_card
+from sst.models.model_card import MANIFEST, PACKED, recipe_dir, write_model_card
 from sst.models.pretrained import load_feature_extractor, load_tokenizer, quiet_loading
 from sst.models.speech_translation import SpeechTranslationModel
 
@@ -173,8 +173,8 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
         config["model_conf"] = {**model_conf, "encoder_model": "encoder", "decoder_model": "decoder",
                                 "pretrained": False}
     else:
-        tree = exp_dir.resolve().parents[1] if exp_dir.resolve().parent.name == "exp" else None
-        sources = {option: base_source(model_conf[option], out, tree) for option, _ in BASE_PARTS.values()}
+        recipe = recipe_dir(exp_dir)
+        sources = {option: base_source(model_conf[option], out, recipe) for option, _ in BASE_PARTS.values()}
         config["model_conf"] = {**model_conf, **sources}
         manifest["bases"] = {part: {"from": sources[option], "option": option, "sha256": bases[part],
                                     "tensors": len(frozen_tensors(model, prefix))}
