@@ -212,6 +212,16 @@ def test_unreadable_and_silent_inputs_give_one_line_each(long_recording, untrain
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(clip)]
 
 
+def test_translate_names_a_missing_model_dir_in_one_line(tmp_path: Path) -> None:
+    from sst.bin import translate
+    from sst.models.hub import ModelNotFoundError
+
+    clip = str(sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[0])
+    missing = tmp_path / "exp" / "st_x"
+    with pytest.raises(ModelNotFoundError, match=f"^--model_dir {missing}: no such directory$"):
+        translate.main([clip, "--model_dir", str(missing)])
+
+
 def test_translate_stdout_holds_one_line_per_input_and_nothing_else(untrained_st: Path, tmp_path: Path) -> None:
     """``python -m sst.bin.translate ... > out.txt`` as a script reads it: stdout is byte for byte what
     --output writes, one ``file<TAB>translation`` line per input; the parameter table is not on the console."""

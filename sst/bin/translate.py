@@ -30,7 +30,7 @@ import torch
 from sst.data.audio import AudioDecodeError, audio_duration
 from sst.inference.longform import NoSpeech, load_whole
 from sst.inference.options import add_decode_options, decode_options
-from sst.inference.translator import Translator
+from sst.inference.translator import Translator, package_path
 from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, vad_config
 from sst.inference.writers import FORMATS, SUFFIXES, TranscriptWriter
 
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     if not whole and not segmented:
         sys.exit(1)
 
-    translator = Translator.from_pretrained(args.model_dir, "cuda" if torch.cuda.is_available() else "cpu",
-                                            **options)
+    translator = Translator.from_pretrained(package_path(args.model_dir, "--model_dir"),
+                                            "cuda" if torch.cuda.is_available() else "cpu", **options)
     hypotheses = dict(zip(whole, translator.translate(list(whole.values()), args.tgt_lang,
                                                       progress=len(whole) > int(options["batch_size"]))))
     with open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as shared:

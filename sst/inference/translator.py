@@ -33,12 +33,13 @@ from sst.models.packing import load_packed
 AudioInput = Union[str, Path, np.ndarray]
 
 
-def package_path(name_or_dir: str | Path) -> Path:
-    """The local directory of a package: itself, its experiment dir's ``packed``, or a hub id's snapshot
-    (from the Hugging Face cache, downloaded when the hub is reachable; sst.models.hub)."""
+def package_path(name_or_dir: str | Path, option: str = "Translator.from_pretrained") -> Path:
+    """The local directory of a package (or of the experiment dir holding it): itself, or a hub id's
+    snapshot (from the Hugging Face cache, downloaded when the hub is reachable; sst.models.hub).
+    ``option`` names the argument in the one-line error when it is neither."""
     from huggingface_hub import snapshot_download
 
-    located = locate_model(str(name_or_dir), "Translator.from_pretrained")
+    located = locate_model(str(name_or_dir), option)
     return Path(located if Path(located).is_dir() else snapshot_download(located))
 
 

@@ -6,6 +6,8 @@ only makes sense on this machine (``source.txt``, the checkpoint's path). An ada
 its bases by hub id: a hub id stays; a local SAMU encoder (``exp/samu_x/encoder_hf``, a trained artifact
 that exists nowhere else) becomes a folder of its own, with its own card, for ``encoder_repo_id``, and the
 package names it by that id (digest unchanged: the same files). Another local base is refused in one line.
+Offline, a published package loads once its repos are in the Hugging Face cache (``hf download <id>`` where
+there is network, then copy the cache): a hub id is looked up there first (sst.models.hub).
 """
 from __future__ import annotations
 
@@ -84,6 +86,8 @@ def write_publish_folders(package: Path, repo_id: str, output_dir: Path, encoder
             base["from"] = config["model_conf"][base["option"]] = encoder_repo_id
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         (tmp / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    if encoder_repo_id and encoder_repo_id not in folders:
+        logging.warning("--encoder_repo_id %s unused: %s names no local encoder base", encoder_repo_id, packed)
     write_model_card(tmp, packed.parent, model_dir=Path(repo_id))
     replace_dir(tmp, output_dir / repo_id)
     folders[repo_id] = output_dir / repo_id
