@@ -741,6 +741,9 @@ def test_commonvoice_samu_wiring(tmp_path: Path, recorded_calls: tuple[dict[str,
                              (["--samu_data", "cv"], "--samu_data: covost or commonvoice, not 'cv'")):
         result = run(["./run.sh", "--stage", "2", "--src_langs", "fr de", *options], recipe, env)
         assert result.returncode == 1 and message in result.stderr, result.stderr
+    result = run(["./run.sh", "--stage", "2", "--src_langs", "fr", "--tgt_langs", "en", "--samu_data", "commonvoice"],
+                 recipe_copy(tmp_path, "europarl_st"), env)
+    assert result.returncode == 1 and "only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" in result.stderr
 
 
 def test_stage_1_europarl_st_fixture(tmp_path: Path, europarl_st_corpus: EuroparlStCorpus) -> None:

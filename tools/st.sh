@@ -91,14 +91,14 @@ Options of the stages [default]:
   --samu_langs "L ..."       SAMU distillation source languages [${samu_langs:---src_langs}]: one encoder distilled on
                              every prepared language, also in a zero-shot run (--train_langs only limits ST);
                              one set each, into its first other target language
-  --samu_data D              what SAMU is distilled on: covost = the CoVoST-2 train sets of --samu_langs; commonvoice
-                             = the transcribed speech of the Common Voice release (validated.tsv, as the paper),
-                             any language it has, without CoVoST-2's dev/test clips and other readings of their
-                             sentences: data/commonvoice_<lang>[_<H>h], prepared in stage 1 [${samu_data}]
+  --samu_data D              what SAMU is distilled on: covost = the train sets of --samu_langs (CoVoST-2's);
+                             commonvoice = the transcribed speech of the Common Voice release (validated.tsv), as
+                             in the paper, for any language it has, without CoVoST-2's dev/test clips and other
+                             readings of their sentences: data/commonvoice_<lang>[_<H>h], made in stage 1 [${samu_data}]
   --samu_hours H             with --samu_data commonvoice: at most H hours per language, the clips chosen by
                              --seed [${samu_hours:-all}]
   --train_tag T, --samu_tag T  tags of the combined ST / SAMU training data [${train_tag:-<train langs>-<tgt langs>},
-                             ${samu_tag:-<samu langs>-<tgt langs>}]
+                             ${samu_tag:-<samu langs>-<tgt langs>, commonvoice_<samu langs>[_<H>h]}]
   --seed N                   seed of SAMU and ST training (ESPnet's --seed) and of the recipe's own random
                              steps [${seed:-as in the training configs}]
   --dump_config F            stage 2 audio settings [${dump_config}]
@@ -151,7 +151,8 @@ samu_langs="${samu_langs:-${src_langs}}"
 case "${samu_data}" in
     covost) [ -z "${samu_hours}" ] || die "--samu_hours needs --samu_data commonvoice" ;;
     commonvoice) [[ -z "${samu_hours}" || "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ ]] || \
-        die "--samu_hours: a number of hours, not '${samu_hours}'" ;;
+        die "--samu_hours: a number of hours, not '${samu_hours}'"
+        [ "${corpus}" = covost2 ] || die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
     *) die "--samu_data: covost or commonvoice, not '${samu_data}'" ;;
 esac
 # Common Voice has languages CoVoST-2 lacks: SAMU may be distilled on them.
