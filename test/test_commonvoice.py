@@ -4,6 +4,7 @@ that many hours per language; a change of hours, seed or inputs re-runs the sele
 from __future__ import annotations
 
 import logging
+import shutil
 import unicodedata
 from pathlib import Path
 
@@ -75,6 +76,19 @@ def test_another_seed_selects_other_clips(release: CommonVoiceRelease, tmp_path:
                for seed in (0, 1)]
     assert by_seed[0] != by_seed[1]
     assert all(sum(release.usable["fr"][clip] for clip in clips) <= CAP_SECONDS for clips in by_seed)
+
+
+def test_selection_does_not_depend_on_row_order(release: CommonVoiceRelease, tmp_path: Path) -> None:
+    """A release whose validated.tsv lists the rows in another order selects the same clips for a seed."""
+    hours = str(CAP_SECONDS / 3600)
+    copy = tmp_path / "release"
+    shutil.copytree(release.commonvoice_dir / "de", copy / "de")
+    validated = copy / "de" / "validated.tsv"
+    header, *rows = validated.read_text(encoding="utf-8").splitlines(keepends=True)
+    validated.write_text(header + "".join(reversed(rows)), encoding="utf-8")
+    reordered = CommonVoiceRelease(release.covost_dir, copy, release.usable, release.held_out, ())
+    assert (prepare(reordered, tmp_path / "reordered", "de", "--hours", hours)
+            == prepare(release, tmp_path / "original", "de", "--hours", hours))
 
 
 def test_selection_rerun_only_when_inputs_or_options_change(release: CommonVoiceRelease, tmp_path: Path,
