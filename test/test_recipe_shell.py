@@ -738,7 +738,8 @@ def test_commonvoice_samu_wiring(tmp_path: Path, recorded_calls: tuple[dict[str,
     assert samu_train[samu_train.index("--output_dir") + 1] == "exp/samu_train_samu_commonvoice_fr.pl_10h"
     for options, message in ((["--samu_hours", "10"], "--samu_hours needs --samu_data commonvoice"),
                              (["--samu_data", "commonvoice", "--samu_langs", "pl"], "no CoVoST-2 dev set"),
-                             (["--samu_data", "cv"], "--samu_data: covost or commonvoice, not 'cv'")):
+                             (["--samu_data", "cv"], "--samu_data: covost or commonvoice, not 'cv'"),
+                             (["--samu_data", "commonvoice", "--samu_hours", "0"], "a positive number of hours")):
         result = run(["./run.sh", "--stage", "2", "--src_langs", "fr de", *options], recipe, env)
         assert result.returncode == 1 and message in result.stderr, result.stderr
     result = run(["./run.sh", "--stage", "2", "--src_langs", "fr", "--tgt_langs", "en", "--samu_data", "commonvoice"],

@@ -150,8 +150,8 @@ test_langs="${test_langs:-${src_langs}}"
 samu_langs="${samu_langs:-${src_langs}}"
 case "${samu_data}" in
     covost) [ -z "${samu_hours}" ] || die "--samu_hours needs --samu_data commonvoice" ;;
-    commonvoice) [[ -z "${samu_hours}" || "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ ]] || \
-        die "--samu_hours: a number of hours, not '${samu_hours}'"
+    commonvoice) [[ -z "${samu_hours}" || ( "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ && "${samu_hours}" =~ [1-9] ) ]] || \
+        die "--samu_hours: a positive number of hours, not '${samu_hours}'"
         [ "${corpus}" = covost2 ] || die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
     *) die "--samu_data: covost or commonvoice, not '${samu_data}'" ;;
 esac
