@@ -152,7 +152,8 @@ case "${samu_data}" in
     covost) [ -z "${samu_hours}" ] || die "--samu_hours needs --samu_data commonvoice" ;;
     commonvoice) [[ -z "${samu_hours}" || ( "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ && "${samu_hours}" =~ [1-9] ) ]] || \
         die "--samu_hours: a positive number of hours, not '${samu_hours}'"
-        [ "${corpus}" = covost2 ] || die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
+        [ "${corpus}" = covost2 ] || \
+            die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
     *) die "--samu_data: covost or commonvoice, not '${samu_data}'" ;;
 esac
 # Common Voice has languages CoVoST-2 lacks: SAMU may be distilled on them.
@@ -197,11 +198,13 @@ if [ "${samu_data}" = covost ]; then
     samu_train_sets="$(samu_sets train ${samu_langs})"
     samu_valid_sets="$(samu_sets dev ${samu_langs})"
 else  # validated on the CoVoST-2 dev sets of those languages CoVoST-2 has here
-    samu_train_sets="$(for lang in ${samu_langs}; do printf '%s ' "commonvoice_${lang}${samu_hours:+_${samu_hours}h}"; done)"
+    samu_train_sets="$(for lang in ${samu_langs}; do
+        printf '%s ' "commonvoice_${lang}${samu_hours:+_${samu_hours}h}"; done)"
     samu_train_sets="${samu_train_sets% }"
     samu_valid_sets="$(samu_sets dev $(for lang in ${samu_langs}; do
         if [[ " ${src_langs} " == *" ${lang} "* ]]; then echo "${lang}"; fi; done))"
-    [ -n "${samu_valid_sets}" ] || die "--samu_data commonvoice: none of --samu_langs (${samu_langs}) is in --src_langs, so no CoVoST-2 dev set validates SAMU"
+    [ -n "${samu_valid_sets}" ] || die "--samu_data commonvoice: none of --samu_langs (${samu_langs}) is in" \
+        "--src_langs, so no CoVoST-2 dev set validates SAMU"
 fi
 samu_eval_sets="$(samu_sets dev ${test_langs})"  # the retrieval check
 longform_sets=""
