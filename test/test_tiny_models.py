@@ -14,6 +14,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoFeatureExtractor, AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
 
 from sst.data.audio import load_resampled
+from sst.data.corpus import CorpusError
 from sst.data.langs import mbart_code
 from sst.demo import make_tiny_models
 from sst.testing.corpora import MINI_ST_CORPUS as CORPUS
@@ -90,7 +91,7 @@ def test_read_covost_pairs_names_the_bad_line(tmp_path: Path) -> None:
         "path\tsentence\ttranslation\tclient_id\tsplit\n"
         "a.mp3\tun\tone\tspk\ttrain\n"
         "b.mp3\tdeux\ttwo\ttrain\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"covost_v2\.fr_en\.tsv:3: 4 fields"):
+    with pytest.raises(CorpusError, match=r"covost_v2\.fr_en\.tsv:3: 4 fields"):
         read_covost_pairs(tmp_path)
     with pytest.raises(FileNotFoundError, match="de"):
         read_covost_pairs(tmp_path, langs=("fr", "de"))

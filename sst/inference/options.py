@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
+from typing import Mapping
 
 from sst.errors import ConfigError
 from sst.io import read_yaml
@@ -20,14 +20,19 @@ def add_decode_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{key}", type=type(value), default=None, help=f"overrides the config (default {value})")
 
 
+def checked_options(options: Mapping[str, object], source: object) -> dict:
+    """``options`` as a dict after checking that each is a decoding setting; ConfigError naming ``source``
+    (the config file, the function given them) otherwise."""
+    unknown = set(options) - set(DECODE_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"{source}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+    return dict(options)
+
+
 def decode_options(args: argparse.Namespace) -> dict:
     """The decoding settings: defaults, then the config file, then command-line overrides."""
     options = dict(DECODE_DEFAULTS)
     if args.config:
-        options.update(read_yaml(args.config) or {})
-    unknown = set(options) - set(DECODE_DEFAULTS)
-    if unknown:
-        raise ConfigError(f"{args.config}: unknown decoding settings {sorted(unknown)}; "
-                          f"known: {sorted(DECODE_DEFAULTS)}")
+        options.update(checked_options(read_yaml(args.config) or {}, args.config))
     options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
     return options
