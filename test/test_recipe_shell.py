@@ -475,6 +475,21 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
     assert not calls_file.exists()
 
 
+def test_mini_st_sweep_tag_names_each_pass_experiment(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--st_tag T (what sst.bin.sweep gives each run) trains exp/st_<encoder>_adapter_T for every encoder, and
+    stage 6 compares and tables those, so the runs of a sweep sit side by side in one recipe folder."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    xlsr, samu = "exp/st_xlsr_adapter_dim_8", "exp/st_samu_adapter_dim_8"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
+    xlsr, samu = f"{xlsr}_trimmed", f"{samu}_trimmed"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8", "--target_vocab", "true") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
+
+
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """--target_vocab true: stage 2 collects the vocabulary of the training sets and trims the train and valid
     targets; stage 4 trains a separate experiment with it; the default (false) calls neither."""

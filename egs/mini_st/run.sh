@@ -13,6 +13,7 @@ die() { log "ERROR: $*" >&2; exit 1; }
 . ./db.sh
 
 encoders="xlsr samu"
+st_tag=""
 tiny_args=""
 # The corpus settings: what st.sh is given before the command line's options (a later option wins). ST is
 # trained on four languages and tested on all six, so pt and nl are zero-shot directions.
@@ -37,6 +38,8 @@ tables. Another seed needs fresh models/ and exp/ (a finished step made with ano
 Options of this recipe [default]:
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
                              others: xlsr, samu [${encoders}]
+  --st_tag T                 names each pass's experiment exp/st_<encoder>_adapter_T (a sweep's runs
+                             side by side) [${st_tag:-none: exp/st_<encoder>_adapter}]
   --tiny_args \"...\"          more options of sst.demo.make_tiny_models, e.g. \"--mbart_steps 800\"
   --config F                 read options from F (lines '--opt value'), these and st.sh's
 "
@@ -46,12 +49,13 @@ plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages
 eval "${plan}"
 
 # st_pass E [ARG ...]: tools/st.sh for the pass with encoder E (after the command line's options, so these
-# win), then ARG ...; its experiment is exp/st_E_adapter, with st.sh's suffix (_trimmed for --target_vocab).
+# win), then ARG ...; its experiment is exp/st_E_adapter[_<st_tag>], with st.sh's suffix (_trimmed for
+# --target_vocab).
 st_pass() {
     local encoder="$1"
     shift
-    "${forward_to[@]}" --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_tag "${encoder}_adapter" \
-        --st_encoder "${encoder}" "$@"
+    "${forward_to[@]}" --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" \
+        --st_tag "${encoder}_adapter${st_tag:+_${st_tag}}" --st_encoder "${encoder}" "$@"
 }
 # Each pass's experiment dir as its plan names it: the passes train into these, the first is the baseline
 # of the others, and the side-by-side table reads them.
