@@ -223,6 +223,7 @@ def test_sweep_over_two_values_writes_table_and_plot_and_a_second_run_redoes_not
     tags = ["st_adapter_8_seed0", "st_adapter_8_seed1", "st_adapter_32_seed0", "st_adapter_32_seed1"]
     assert (recipe / "calls.log").read_text().split("\n") == [f"trained {tag}" for tag in tags] + [""]
     out = recipe / "exp" / "sweep_adapter"
+    assert sorted(path.name for path in (out / "logs").iterdir()) == sorted(f"{tag[3:]}.log" for tag in tags)
     assert printed == (out / "sweep.md").read_text()
     assert f"Made by `python -m sst.bin.sweep {shlex.join(argv)}`." in printed
     assert json.loads((recipe / "exp" / tags[0] / "made_from.json").read_text()) == [

@@ -7,8 +7,8 @@
         --template "--model_conf encoder_adapter_dim={}" --values 8 32 128 -- --stage 4
 
 Each run is ``./run.sh <more options> --<option> <value> --st_tag <name>_<value>[_seed<S>] [--seed S]`` in
-the recipe folder (logs: ``<out>/logs/<tag>.log``); an ``*_args`` option gets the template with the value
-appended to its own value among the run.sh options. Run again, the same commands run again and the
+the recipe folder (logs: ``<recipe>/exp/sweep_<name>/logs/<tag>.log``); an ``*_args`` option gets the
+template with the value appended to its own value among the run.sh options. Run again, the same commands run again and the
 recipe skips every finished step by its provenance records. Writes ``<out>/sweep.md``, ``sweep.json`` and
 ``sweep.png`` (default out: ``<recipe>/exp/sweep_<name>``) and prints the Markdown table.
 """
@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="name of the swept quantity in tags and table [the option, or the template's text]")
     parser.add_argument("--seeds", nargs="+", default=[], help="run each value once per seed (run.sh --seed)")
     parser.add_argument("--out", type=Path, default=None, help="table and plot folder [<recipe>/exp/sweep_<name>]")
+    parser.add_argument("--command", default=None,
+                        help="the command the table names as its maker [this python -m sst.bin.sweep command]")
     parser.add_argument("--decode_tag", default=None,
                         help="the results.json decode tag to read [the first, e.g. decode_st]")
     args = parser.parse_args(own)
@@ -44,10 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     if not (args.recipe / "run.sh").is_file():
         raise FileNotFoundError(f"--recipe {args.recipe}: no run.sh there")
     name = sweep_name(args.option, args.template, args.name)
-    out = args.out or args.recipe / "exp" / f"sweep_{name}"
+    sweep_dir = args.recipe / "exp" / f"sweep_{name}"
     runs = plan_runs(args.option, args.values, recipe_args, args.seeds, args.template, name)
-    execute(runs, args.recipe, out / "logs")
-    command = shlex.join(["python", "-m", "sst.bin.sweep", *argv])
+    execute(runs, args.recipe, sweep_dir / "logs")
+    out = args.out or sweep_dir
+    command = args.command or shlex.join(["python", "-m", "sst.bin.sweep", *argv])
     paths = summarize(runs, args.recipe / "exp", name, command, out, args.decode_tag)
     print(paths["md"].read_text(encoding="utf-8"), end="")
     logging.info("wrote %s", ", ".join(str(path) for path in paths.values()))
