@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -256,3 +257,59 @@ def test_sweep_over_two_values_writes_table_and_plot_and_a_second_run_redoes_not
         [f"trained {tag}" for tag in tags] + [f"kept {tag}" for tag in tags] + [""])
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
     assert json.loads((out / "sweep.json").read_text()) == table
+
+
+# mini_st's run.sh as local/sweep_adapters.sh sees it: it records its options and, for a run of stage 4 on,
+# writes a results.json per encoder pass, BLEU = adapter size / 4 + seed (xlsr) and 10 more (samu).
+MINI_ST_STUB = r'''#!PYTHON
+import json, sys
+from pathlib import Path
+
+with open("calls.jsonl", "a") as log:
+    log.write(json.dumps(sys.argv[1:]) + "\n")
+args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+if "--st_tag" in args:
+    bleu = int(args["--st_args"].split("encoder_adapter_dim=")[1]) / 4 + int(args["--seed"])
+    for encoder, gain in (("xlsr", 0), ("samu", 10)):
+        exp = Path("exp") / f"st_{encoder}_adapter_{args['--st_tag']}"
+        exp.mkdir(parents=True, exist_ok=True)
+        averages = {label: {"BLEU": bleu + gain - shift, "chrF++": 2 * bleu}
+                    for label, shift in (("avg seen", 0), ("avg zero-shot", 5))}
+        (exp / "results.json").write_text(json.dumps({"tags": {"decode_st": {"averages": averages}}}))
+'''
+
+
+@pytest.mark.slow
+def test_mini_st_sweep_adapters_runs_stages_0_3_once_then_each_size_and_seed(tmp_path: Path) -> None:
+    """local/sweep_adapters.sh: stages 0-3 once, then stages 4-6 per size and seed, each with its own --st_tag
+    and the size inside --st_args, the run.sh options after -- given to every run; the table names the
+    script's command and holds both encoders."""
+    recipe = tmp_path / "egs" / "mini_st"
+    (recipe / "local").mkdir(parents=True)
+    script = Path(sweep_cli.__file__).parents[2] / "egs" / "mini_st" / "local" / "sweep_adapters.sh"
+    (recipe / "local" / script.name).write_bytes(script.read_bytes())
+    (recipe / "local" / script.name).chmod(0o755)
+    (recipe / "db.sh").write_text("")
+    (recipe / "path.sh").write_text("")
+    (recipe / "run.sh").write_text(MINI_ST_STUB.replace("PYTHON", sys.executable))
+    (recipe / "run.sh").chmod(0o755)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               PYTHONPATH=str(script.parents[3]))
+    result = subprocess.run(["local/sweep_adapters.sh", "--sizes", "8 32", "--seeds", "0 1", "--", "--nj", "1"],
+                            cwd=recipe, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = [json.loads(line) for line in (recipe / "calls.jsonl").read_text().splitlines()]
+    assert calls[0] == ["--stop_stage", "3", "--nj", "1"]
+    assert calls[1:] == [["--stage", "4", "--nj", "1", "--st_args", f"--model_conf encoder_adapter_dim={size}",
+                          "--st_tag", f"encoder_adapter_dim_{size}_seed{seed}", "--seed", seed]
+                         for size in ("8", "32") for seed in ("0", "1")]
+    markdown = (recipe / "local" / "sweep_adapters" / "sweep.md").read_text()
+    assert result.stdout == markdown
+    assert ('Made by `cd egs/mini_st && local/sweep_adapters.sh --sizes "8 32" --seeds "0 1" '
+            "--output local/sweep_adapters -- --nj 1`.") in markdown
+    rows = {(row["experiment"], row["value"]): row["scores"] for row in
+            json.loads((recipe / "local" / "sweep_adapters" / "sweep.json").read_text())["rows"]}
+    assert list(rows) == [("samu_adapter", "8"), ("samu_adapter", "32"), ("xlsr_adapter", "8"), ("xlsr_adapter", "32")]
+    assert rows["samu_adapter", "32"]["zero-shot BLEU"]["values"] == [13.0, 14.0]
+    assert rows["xlsr_adapter", "8"]["seen BLEU"]["mean"] == 2.5
+    assert (recipe / "local" / "sweep_adapters" / "sweep.png").read_bytes().startswith(PNG_MAGIC)

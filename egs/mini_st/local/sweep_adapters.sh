@@ -27,9 +27,10 @@ done
 [ -f ./db.sh ] || { echo "run me from egs/mini_st: local/sweep_adapters.sh" >&2; exit 1; }
 command="local/sweep_adapters.sh --sizes \"${sizes}\" --seeds \"${seeds}\" --output ${output}${*:+ -- $*}"
 
-echo "$(date '+%Y-%m-%dT%H:%M:%S') stages 0-3 (models, data, dumps, SAMU encoder), kept if done (log: exp/sweep_adapters_stages_0_3.log)"
+echo "$(date '+%Y-%m-%dT%H:%M:%S') stages 0-3 (models, data, dumps, SAMU encoder), kept if done (log: exp/sweep_adapters_stages_0_3.log)" >&2
 mkdir -p exp
-./run.sh --stop_stage 3 "$@" > exp/sweep_adapters_stages_0_3.log 2>&1
+./run.sh --stop_stage 3 "$@" > exp/sweep_adapters_stages_0_3.log 2>&1 \
+    || { echo "stages 0-3 failed: see exp/sweep_adapters_stages_0_3.log" >&2; exit 1; }
 . ./path.sh
 # shellcheck disable=SC2086  # sizes and seeds are lists
 python -m sst.bin.sweep --recipe . --option st_args --template "--model_conf encoder_adapter_dim={}" \
