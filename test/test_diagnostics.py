@@ -10,30 +10,19 @@ import pytest
 from sst.bin import score
 from sst.eval.diagnostics import Identifier, diagnose, has_repetition, letter_tokens, tokens
 from sst.eval.scoring import score_experiment
-from sst.io import write_kv
 from sst.testing.corpora import MINI_ST_CORPUS, read_covost_pairs
+from sst.testing.decode_dirs import write_decode_dir
 from sst.testing.sentences import SENTENCES
 
 SOURCES = ("fr", "de", "es", "pt", "nl", "it")
 RECIPE_LANGS = [*SOURCES, "en"]
 
 
-def decode_dir(path: Path, src: str, tgt: str, hyps: list[str], refs: list[str]) -> Path:
-    """A decode dir as sst.bin.st_inference writes it."""
-    ids = [f"{src}-{tgt}-{i:03d}" for i in range(len(refs))]
-    path.mkdir(parents=True, exist_ok=True)
-    write_kv(path / "hyp", dict(zip(ids, hyps)))
-    write_kv(path / "ref", dict(zip(ids, refs)))
-    write_kv(path / "utt2lang", {utt: src for utt in ids})
-    write_kv(path / "utt2tgt_lang", {utt: tgt for utt in ids})
-    return path
-
-
 def experiment(exp: Path, hyps_of: str) -> list[Path]:
     """X->en decode dirs of every source language; hypotheses: the source transcripts ("source") or the
     references ("reference")."""
-    return [decode_dir(exp / "decode_test" / f"test_{src}_en", src, "en",
-                       list(SENTENCES[src] if hyps_of == "source" else SENTENCES["en"]), list(SENTENCES["en"]))
+    return [write_decode_dir(exp / "decode_test" / f"test_{src}_en", src, "en",
+                             SENTENCES[src] if hyps_of == "source" else SENTENCES["en"], SENTENCES["en"])
             for src in SOURCES]
 
 
