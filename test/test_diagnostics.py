@@ -10,29 +10,19 @@ import pytest
 from sst.bin import score
 from sst.eval.diagnostics import Identifier, diagnose, has_repetition, letter_tokens, tokens
 from sst.eval.scoring import score_experiment
-from sst.io import write_kv
+from sst.testing.corpora import MINI_ST_CORPUS, read_covost_pairs
+from sst.testing.decode_dirs import write_decode_dir
 from sst.testing.sentences import SENTENCES
 
 SOURCES = ("fr", "de", "es", "pt", "nl", "it")
 RECIPE_LANGS = [*SOURCES, "en"]
 
 
-def decode_dir(path: Path, src: str, tgt: str, hyps: list[str], refs: list[str]) -> Path:
-    """A decode dir as sst.bin.st_inference writes it."""
-    ids = [f"{src}-{tgt}-{i:03d}" for i in range(len(refs))]
-    path.mkdir(parents=True, exist_ok=True)
-    write_kv(path / "hyp", dict(zip(ids, hyps)))
-    write_kv(path / "ref", dict(zip(ids, refs)))
-    write_kv(path / "utt2lang", {utt: src for utt in ids})
-    write_kv(path / "utt2tgt_lang", {utt: tgt for utt in ids})
-    return path
-
-
 def experiment(exp: Path, hyps_of: str) -> list[Path]:
     """X->en decode dirs of every source language; hypotheses: the source transcripts ("source") or the
     references ("reference")."""
-    return [decode_dir(exp / "decode_test" / f"test_{src}_en", src, "en",
-                       list(SENTENCES[src] if hyps_of == "source" else SENTENCES["en"]), list(SENTENCES["en"]))
+    return [write_decode_dir(exp / "decode_test" / f"test_{src}_en", src, "en",
+                             SENTENCES[src] if hyps_of == "source" else SENTENCES["en"], SENTENCES["en"])
             for src in SOURCES]
 
 
@@ -151,3 +141,16 @@ def test_tables_carry_the_diagnostics(tmp_path: Path, capsys: pytest.CaptureFixt
         assert float(translated[1]) <= 10 and float(translated[3]) <= 10 and translated[0] == "100.0", name
     assert rows["pt-en"][1] == "zero-shot" and rows["fr-en"][1] == "seen"
     assert "src-lang % = identifiable hypotheses detected as the source language" in side
+
+
+def test_the_identifier_is_reliable_on_the_demo_test_sets() -> None:
+    """mini_st's test sets (template sentences): every reference is identified as English and every source
+    transcript as its language, so the demo's off-target rates are the models' own, not the identifier's."""
+    identifier = Identifier([*SOURCES, "en"])
+    pairs = read_covost_pairs(MINI_ST_CORPUS, ("test",))
+    for src in SOURCES:
+        texts = [(pair.source, pair.target) for pair in pairs if pair.lang == src]
+        copied = diagnose(texts, src, "en", identifier)
+        assert len(texts) >= 40 and copied["n_identified"] == len(texts), src
+        assert copied["source_language"] >= 90 and copied["off_target"] >= 90, (src, copied)
+        assert copied["ref_lid_error"] <= 10, (src, copied)

@@ -398,7 +398,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
     assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
-                                 "--corpus", "covost2", "--seen_langs", "fr de"]]
+                                 "--corpus", "covost2", "--seen_langs", "fr de", "--lid_langs", "fr de es en"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
     assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de-en/train.log").read_text()

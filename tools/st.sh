@@ -324,7 +324,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring into ${st_exp}/RESULTS.md (and the model card ${st_exp}/packed/README.md)"
-    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}")
+    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}" --lid_langs "${src_langs} ${tgt_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
         $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) "${score_args[@]}"

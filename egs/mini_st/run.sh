@@ -31,7 +31,8 @@ Stages 0-1 (this recipe; --stage N --stop_stage M):
          joined with pauses
 Stages 3-6 run once per --encoders entry (exp/st_<encoder>_adapter/, with --target_vocab true
 exp/st_<encoder>_adapter_trimmed/; stage 3 in the samu pass only); stage 6 then translates the first long
-recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md). --seed also
+recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md: BLEU, chrF++ and
+the off-target and source-language rates, beside the language identifier's error on the references). --seed also
 seeds the tiny models (stage 0) and the pauses (stage 1): the same seed on the same machine gives the same
 tables. Another seed needs fresh models/ and exp/ (a finished step made with another seed is refused).
 
@@ -117,6 +118,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"
-    python -m sst.bin.score --side_by_side "${st_exps[@]}" --output exp/RESULTS.md --metrics BLEU chrF++
+    python -m sst.bin.score --side_by_side "${st_exps[@]}" --output exp/RESULTS.md \
+        --metrics BLEU chrF++ off_target ref_lid_error source_language
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"

@@ -40,13 +40,13 @@ LABELS = {"off_target": "off-target %", "ref_lid_error": "LID err. refs %", "sou
 MIN_LETTER_TOKENS = 3  # fewer: too short to identify
 MAX_NGRAM = 4
 MIN_REPEATS = 3
-NOTE = ("Diagnostics (language identifier py3langid, among the languages in RESULTS.md's header): off-target % = "
-        "identifiable hypotheses detected as another language than the target; LID err. refs % = the "
-        "identifier's own error on the references, read off-target against it; src-lang % = identifiable "
-        "hypotheses detected as the source language (copying); repeat % = hypotheses with an n-gram of 1-4 "
-        "tokens repeated >= 3 times in a row; empty %; too short % = non-empty hypotheses with < 3 letter words, "
-        "not identified; len ratio = hypothesis / reference characters (whitespace excluded). '-': the "
-        "identifier does not know the language.")
+NOTE = ("Diagnostics (language identifier py3langid, among the languages in the environment list of each "
+        "experiment's RESULTS.md): off-target % = identifiable hypotheses detected as another language than the "
+        "target; LID err. refs % = the identifier's own error on the references, read off-target against it; "
+        "src-lang % = identifiable hypotheses detected as the source language (copying); repeat % = hypotheses "
+        "with an n-gram of 1-4 tokens repeated >= 3 times in a row; empty %; too short % = non-empty hypotheses "
+        "with < 3 letter words, not identified; len ratio = hypothesis / reference characters (whitespace "
+        "excluded). '-': the identifier does not know the language.")
 
 # Scripts written without spaces between words: each character is one token.
 _UNSPACED = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")

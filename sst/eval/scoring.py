@@ -502,8 +502,8 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
         columns += [f"{prefix[other]}{label} {metric}" for other in compared for metric in scores
                     for label in ("Δ", "p")]
         header = ["direction", *texts, *columns]
-        sections += [f"## {tag}", "", markdown_table(header, rows, ["left"] * (1 + len(texts)) + ["right"] * len(columns)),
-                     ""]
+        align = ["left"] * (1 + len(texts)) + ["right"] * len(columns)
+        sections += [f"## {tag}", "", markdown_table(header, rows, align), ""]
     sections.append(f"{' / '.join(shown)} per direction; '-' where an experiment has no score. Averages (avg "
                     "rows) are plain, unweighted means of the per-direction scores of each experiment; each "
                     "experiment's seen/zero-shot split is its own (its --seen_langs).")
