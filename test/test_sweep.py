@@ -163,7 +163,7 @@ def test_a_run_without_results_is_named(tmp_path: Path) -> None:
 STUB_RECIPE = r'''#!PYTHON
 import json, os, subprocess, sys
 from pathlib import Path
-from sst.io import write_kv
+from sst.testing.decode_dirs import write_decode_dir
 from sst.testing.sentences import SENTENCES
 
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
@@ -178,15 +178,9 @@ dim = int(args["--st_args"].split("encoder_adapter_dim=")[1])
 correct = min(12, dim // 4 + int(args["--seed"]))  # of the 12 sentences, translated; the others copy the source
 decode_dirs = []
 for src, shift in (("fr", 0), ("de", 2)):  # fr is seen, de zero-shot (two sentences fewer)
-    ids = [f"{src}_{i:02d}" for i in range(12)]
     hyps = [SENTENCES["en"][i] if i < correct - shift else SENTENCES[src][i] for i in range(12)]
-    out = exp / "decode_st" / f"test_{src}_en"
-    out.mkdir(parents=True, exist_ok=True)
-    write_kv(out / "hyp", dict(zip(ids, hyps)))
-    write_kv(out / "ref", dict(zip(ids, SENTENCES["en"])))
-    write_kv(out / "utt2lang", {utt: src for utt in ids})
-    write_kv(out / "utt2tgt_lang", {utt: "en" for utt in ids})
-    decode_dirs.append(str(out))
+    decode_dirs.append(str(write_decode_dir(exp / "decode_st" / f"test_{src}_en", src, "en", hyps,
+                                            SENTENCES["en"][:12])))
 subprocess.run([sys.executable, "-m", "sst.bin.score", "--exp_dir", str(exp), "--decode_dirs", *decode_dirs,
                 "--seen_langs", "fr", "--corpus", "none"], check=True,
                stdout=subprocess.DEVNULL)
