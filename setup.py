@@ -22,6 +22,7 @@ INSTALL_REQUIRES = [
     "webvtt-py==0.6.0",
     "tensorboard==2.21.0",
     "matplotlib==3.11.2",
+    "gradio==6.31.0",  # the web page (sst.bin.serve)
     "tqdm",
     "PyYAML",
     "tabulate",
@@ -36,5 +37,5 @@ setup(
     package_data={"sst.models": ["configs/*/*/*.json", "configs/*/*/*/*.json", "configs/README.md"]},
     python_requires=">=3.10,<3.12",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0"]},
+    extras_require={"test": ["pytest==9.2.0", "selenium==4.51.0"]},  # selenium: the web page's browser test
 )

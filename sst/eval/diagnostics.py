@@ -139,13 +139,11 @@ class DirectionDiagnostics:
         self.n_utts += 1
         self.hyp_characters += _characters(hyp)
         self.ref_characters += _characters(ref)
-        if not hyp.strip():
-            self.n_empty += 1
-        elif has_repetition(hyp):
-            self.n_repetition += 1
-        hyp_lang = self.identifier.identify(hyp) if hyp.strip() else None
-        if hyp.strip() and hyp_lang is None:
-            self.n_too_short += 1
+        empty = not hyp.strip()
+        hyp_lang = None if empty else self.identifier.identify(hyp)
+        self.n_empty += empty
+        self.n_repetition += not empty and has_repetition(hyp)
+        self.n_too_short += not empty and hyp_lang is None
         if hyp_lang is not None:
             self.n_identified += 1
             self.n_off_target += hyp_lang != normalize(self.tgt)
