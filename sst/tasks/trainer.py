@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import itertools
 import logging
 import os
+import signal
 import zipfile
 from collections.abc import Iterable, Iterator
 from functools import partial
@@ -95,8 +97,6 @@ class _RecordedReporter(Reporter):
 def _worker_ignoring_preemption(init: Any, worker_id: int) -> None:
     """A data-loader worker leaves preemption signals to the training process (killed by one, it
     would end the epoch with a 'worker exited unexpectedly' error before the checkpoint is written)."""
-    import signal
-
     for sig in SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
     if init is not None:
@@ -107,8 +107,6 @@ def _remaining(loader: Iterable, done: int) -> Iterable:
     """``loader`` without its first ``done`` batches; a DataLoader over a list of batches is rebuilt
     without them (nothing of them is read), any other iterable reads and drops them."""
     if not isinstance(loader, DataLoader) or not isinstance(loader.batch_sampler, (list, tuple)):
-        import itertools
-
         return itertools.islice(loader, done, None)
     return DataLoader(loader.dataset, batch_sampler=list(loader.batch_sampler)[done:],
                       num_workers=loader.num_workers, collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
