@@ -1,6 +1,7 @@
-"""Preemption-safe training (sst.tasks.trainer, sst.tasks.preemption): SIGTERM after step k of epoch 1
-writes a mid-epoch checkpoint and exits 143; the same command resumes at step k and ends with the weights
-of an uninterrupted run, bit for bit (CPU, tiny models with dropout: the random states are restored)."""
+"""Preemption-safe training (sst.tasks.trainer, sst.tasks.preemption): SIGTERM in step k of epoch 1
+writes a mid-epoch checkpoint and exits 143 (a run killed outright resumes from the last
+--save_every_updates checkpoint); the same command resumes at step k and ends with the weights of an
+uninterrupted run, bit for bit (CPU, tiny models with dropout: the random states are restored)."""
 from __future__ import annotations
 
 import logging
@@ -27,7 +28,7 @@ SAMU = {"best_model_criterion": [["valid", "loss", "min"]],
 ST = {"best_model_criterion": [["valid", "loss", "min"]],
       "model_conf": {"freeze": ["encoder", "decoder"], "encoder_adapter_dim": 8, "decoder_adapter_dim": 8,
                      "adapter_dropout": 0.1, "length_adaptor_layers": 1, "label_smoothing": 0.1}}
-STOP_AFTER = 2  # the training step of epoch 1 the signal comes in
+STOP_AFTER = 2  # the training step of epoch 1 after which training stops
 
 
 @pytest.fixture(autouse=True)
@@ -38,44 +39,60 @@ def single_threaded() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def signal_after_step(task: type[ModelConfTask], steps: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The task's model sends SIGTERM to this process in the forward pass of training step ``steps``, the
-    way a scheduler's signal lands in the middle of a step: that step is finished, then training stops."""
+class Killed(Exception):
+    """Stands for the job being killed (SIGKILL: no checkpoint written on the way out)."""
+
+
+def interrupt_at_step(task: type[ModelConfTask], step: int, how: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In the forward pass of training step ``step`` the task's model sends SIGTERM to this process (``how``
+    "signal"; the way a scheduler's signal lands in the middle of a step: that step is finished, then
+    training stops) or dies at once (``how`` "kill")."""
     build = task.build_model.__func__
     forwards = []
 
-    def signalling_build(cls: type, args: object) -> torch.nn.Module:
+    def interrupting_build(cls: type, args: object) -> torch.nn.Module:
         model = build(cls, args)
 
         def count(module: torch.nn.Module, inputs: object) -> None:
             if module.training:
                 forwards.append(1)
-                if len(forwards) == steps:
+                if len(forwards) == step and how == "signal":
                     os.kill(os.getpid(), signal.SIGTERM)
+                elif len(forwards) == step:
+                    raise Killed(f"killed in step {step}")
         model.register_forward_pre_hook(count)
         return model
-    monkeypatch.setattr(task, "build_model", classmethod(signalling_build))
+    monkeypatch.setattr(task, "build_model", classmethod(interrupting_build))
 
 
 def final_weights(exp: Path, epochs: int) -> dict[str, torch.Tensor]:
     return torch.load(exp / f"{epochs}epoch.pth", map_location="cpu", weights_only=True)
 
 
-def check_preempted_and_resumed(main: Callable[[list[str]], None], task: type[ModelConfTask], argv: Callable[[Path], list[str]],
-                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def check_interrupted_and_resumed(main: Callable[[list[str]], None], task: type[ModelConfTask],
+                                  argv: Callable[[Path], list[str]], how: str, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Uninterrupted run, then a run interrupted (``how``, see interrupt_at_step) in epoch 1, then the same
+    command again: it resumes inside epoch 1 and ends with the same weights and epoch-1 stats."""
     caplog.set_level(logging.INFO)
     reference = tmp_path / "uninterrupted"
     main(argv(reference))
 
-    exp = tmp_path / "preempted"
-    signal_after_step(task, STOP_AFTER, monkeypatch)
-    caplog.clear()
-    with pytest.raises(SystemExit) as stopped:
-        main(argv(exp))
-    assert stopped.value.code == 128 + signal.SIGTERM
+    exp = tmp_path / "interrupted"
     checkpoint = exp / "checkpoint.pth"
-    assert (f"preempted at epoch 1 step {STOP_AFTER}: checkpoint {checkpoint}; rerun the same command to resume"
-            in caplog.messages)
+    caplog.clear()
+    if how == "signal":
+        interrupt_at_step(task, STOP_AFTER, how, monkeypatch)
+        with pytest.raises(SystemExit) as stopped:
+            main(argv(exp))
+        assert stopped.value.code == 128 + signal.SIGTERM
+        assert (f"preempted at epoch 1 step {STOP_AFTER}: checkpoint {checkpoint}; rerun the same command to "
+                "resume" in caplog.messages)
+    else:  # killed in the step after the periodic checkpoint of step STOP_AFTER
+        interrupt_at_step(task, STOP_AFTER + 1, how, monkeypatch)
+        with pytest.raises(Killed):
+            main(argv(exp))
+        assert f"wrote {checkpoint} at epoch 1 step {STOP_AFTER}" in caplog.messages
     assert not list(exp.glob("*epoch.pth"))  # stopped inside epoch 1
     place = torch.load(checkpoint, map_location="cpu", weights_only=False)["place"]
     assert (place["epoch"], place["step"]) == (1, STOP_AFTER)
@@ -108,7 +125,7 @@ def test_samu_training_preempted_in_epoch_1_resumes_to_the_same_weights(
     def argv(exp: Path) -> list[str]:
         return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
                 str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2)]
-    check_preempted_and_resumed(samu_train.main, SamuTask, argv, tmp_path, monkeypatch, caplog)
+    check_interrupted_and_resumed(samu_train.main, SamuTask, argv, "signal", tmp_path, monkeypatch, caplog)
 
 
 @pytest.mark.slow
@@ -121,4 +138,18 @@ def test_st_training_preempted_in_epoch_1_resumes_to_the_same_weights(
         return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
                 str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2),
                 "--decoder_model", str(tiny_mbart), "--save_every_updates", "1"]
-    check_preempted_and_resumed(st_train.main, STTask, argv, tmp_path, monkeypatch, caplog)
+    check_interrupted_and_resumed(st_train.main, STTask, argv, "signal", tmp_path, monkeypatch, caplog)
+
+
+@pytest.mark.slow
+def test_samu_training_killed_after_a_periodic_checkpoint_resumes_from_it(
+        st_dumps: Path, tiny_wav2vec2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """--save_every_updates: a run killed without a word still resumes inside its epoch."""
+    config = write_config(tmp_path / "samu.yaml", SAMU)
+
+    def argv(exp: Path) -> list[str]:
+        return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
+                str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2),
+                "--save_every_updates", str(STOP_AFTER)]
+    check_interrupted_and_resumed(samu_train.main, SamuTask, argv, "kill", tmp_path, monkeypatch, caplog)

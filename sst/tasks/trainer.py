@@ -212,9 +212,9 @@ class ResumableTrainer(Trainer):
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("Preemption")
         group.add_argument("--save_every_updates", type=int_or_none, default=None,
-                           help="also write checkpoint.pth inside an epoch every N updates (a SIGTERM or "
-                                "SIGUSR1 writes it at the next update in any case); the same command resumes "
-                                "from it")
+                           help="also write checkpoint.pth inside an epoch every N updates of the epoch (a "
+                                "SIGTERM or SIGUSR1 writes it at the next update in any case), so that a run "
+                                "killed outright resumes from there; the same command resumes from it")
 
     @staticmethod
     def resume(checkpoint: str | Path, *args: Any, **kwargs: Any) -> None:
