@@ -16,6 +16,7 @@ import yaml
 
 from sst.bin import samu_train, st_train
 from sst.tasks.base import ModelConfTask
+from sst.tasks.preemption import catching_preemption, exit_code, received_signal
 from sst.tasks.samu import SamuTask
 from sst.tasks.st import STTask
 
@@ -153,3 +154,15 @@ def test_samu_training_killed_after_a_periodic_checkpoint_resumes_from_it(
                 str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2),
                 "--save_every_updates", str(STOP_AFTER)]
     check_interrupted_and_resumed(samu_train.main, SamuTask, argv, "kill", tmp_path, monkeypatch, caplog)
+
+
+def test_a_preemption_signal_is_noted_inside_the_block_and_default_again_after_it() -> None:
+    before = signal.getsignal(signal.SIGUSR1)
+    with catching_preemption():
+        assert received_signal() == 0
+        with catching_preemption():  # nested (the launcher's and the trainer's): one note for both
+            os.kill(os.getpid(), signal.SIGUSR1)
+        assert received_signal() == signal.SIGUSR1
+    assert received_signal() == 0
+    assert signal.getsignal(signal.SIGUSR1) == before
+    assert exit_code(signal.SIGUSR1) == 138 and exit_code(signal.SIGTERM) == 143

@@ -16,8 +16,8 @@ from sst.data.provenance import Provenance, describe, dump_fingerprint, file_dig
 from sst.tasks.base import ModelConfTask
 from sst.tasks.preemption import EXIT_CODES, catching_preemption
 
-# Trainer options that say where and how fast to train, not what is learnt: an experiment may resume
-# with other values.
+# Trainer options that say where and how fast to train and how often to checkpoint, not what is learnt:
+# an experiment may resume with other values.
 RESOURCE_OPTIONS = ("--ngpu", "--multiprocessing_distributed", "--num_workers", "--dist_backend",
                     "--dist_launcher", "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank",
                     "--use_tensorboard", "--log_interval", "--save_every_updates")
