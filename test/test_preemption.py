@@ -117,15 +117,19 @@ def write_config(path: Path, model: dict) -> Path:
     return path
 
 
+def command(config: Path, dumps: Path, *options: str) -> Callable[[Path], list[str]]:
+    """A training command line on train_multi (5 utterances, 5 steps an epoch) for an experiment dir."""
+    def argv(exp: Path) -> list[str]:
+        return ["--config", str(config), "--train_dump", str(dumps / "train_multi"), "--valid_dump",
+                str(dumps / "dev_fr_en"), "--output_dir", str(exp), *options]
+    return argv
+
+
 @pytest.mark.slow
 def test_samu_training_preempted_in_epoch_1_resumes_to_the_same_weights(
         st_dumps: Path, tiny_wav2vec2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    config = write_config(tmp_path / "samu.yaml", SAMU)
-
-    def argv(exp: Path) -> list[str]:
-        return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
-                str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2)]
+    argv = command(write_config(tmp_path / "samu.yaml", SAMU), st_dumps, "--encoder_model", str(tiny_wav2vec2))
     check_interrupted_and_resumed(samu_train.main, SamuTask, argv, "signal", tmp_path, monkeypatch, caplog)
 
 
@@ -133,12 +137,8 @@ def test_samu_training_preempted_in_epoch_1_resumes_to_the_same_weights(
 def test_st_training_preempted_in_epoch_1_resumes_to_the_same_weights(
         st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    config = write_config(tmp_path / "st.yaml", ST)
-
-    def argv(exp: Path) -> list[str]:
-        return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
-                str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2),
-                "--decoder_model", str(tiny_mbart), "--save_every_updates", "1"]
+    argv = command(write_config(tmp_path / "st.yaml", ST), st_dumps, "--encoder_model", str(tiny_wav2vec2),
+                   "--decoder_model", str(tiny_mbart), "--save_every_updates", "1")
     check_interrupted_and_resumed(st_train.main, STTask, argv, "signal", tmp_path, monkeypatch, caplog)
 
 
@@ -147,12 +147,8 @@ def test_samu_training_killed_after_a_periodic_checkpoint_resumes_from_it(
         st_dumps: Path, tiny_wav2vec2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
     """--save_every_updates: a run killed without a word still resumes inside its epoch."""
-    config = write_config(tmp_path / "samu.yaml", SAMU)
-
-    def argv(exp: Path) -> list[str]:
-        return ["--config", str(config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
-                str(st_dumps / "dev_fr_en"), "--output_dir", str(exp), "--encoder_model", str(tiny_wav2vec2),
-                "--save_every_updates", str(STOP_AFTER)]
+    argv = command(write_config(tmp_path / "samu.yaml", SAMU), st_dumps, "--encoder_model", str(tiny_wav2vec2),
+                   "--save_every_updates", str(STOP_AFTER))
     check_interrupted_and_resumed(samu_train.main, SamuTask, argv, "kill", tmp_path, monkeypatch, caplog)
 
 
