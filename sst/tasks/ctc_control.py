@@ -1,21 +1,12 @@
 """The control without semantics: speech + transcript character ids -> CtcControlModel (stage 3, CTC)."""
 from __future__ import annotations
 
-from typing import Tuple
-
 from sst.models.ctc_control import CtcControlModel
-from sst.tasks.base import ModelConfTask
+from sst.tasks.st import STTask
 
 
-class CtcControlTask(ModelConfTask):
-    """Data: ``speech`` (sound) and ``text`` (text_int character ids, sst.models.ctc_control.write_targets)."""
+class CtcControlTask(STTask):
+    """The ST task's data, ``speech`` and ``text`` (text_int), where the ids are the transcript's characters
+    (sst.models.ctc_control.write_targets), not the translation's pieces."""
 
     model_class = CtcControlModel
-
-    @classmethod
-    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        return ("speech",) if inference else ("speech", "text")
-
-    @classmethod
-    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        return ()
