@@ -29,6 +29,8 @@ tgt_langs=""
 train_langs=""
 test_langs=""
 samu_langs=""
+samu_data=covost
+samu_hours=""
 train_tag=""
 samu_tag=""
 seed=""
@@ -90,8 +92,14 @@ Options of the stages [default]:
   --samu_langs "L ..."       SAMU distillation source languages [${samu_langs:---src_langs}]: one encoder distilled on
                              every prepared language, also in a zero-shot run (--train_langs only limits ST);
                              one set each, into its first other target language
+  --samu_data D              what SAMU is distilled on: covost = the train sets of --samu_langs (CoVoST-2's);
+                             commonvoice = the transcribed speech of the Common Voice release (validated.tsv), as
+                             in the paper, for any language it has, without CoVoST-2's dev/test clips and other
+                             readings of their sentences: data/commonvoice_<lang>[_<H>h], made in stage 1 [${samu_data}]
+  --samu_hours H             with --samu_data commonvoice: at most H hours per language, the clips chosen by
+                             --seed [${samu_hours:-all}]
   --train_tag T, --samu_tag T  tags of the combined ST / SAMU training data [${train_tag:-<train langs>-<tgt langs>},
-                             ${samu_tag:-<samu langs>-<tgt langs>}]
+                             ${samu_tag:-<samu langs>-<tgt langs>, commonvoice_<samu langs>[_<H>h]}]
   --seed N                   seed of SAMU and ST training (ESPnet's --seed) and of the recipe's own random
                              steps [${seed:-as in the training configs}]
   --dump_config F            stage 2 audio settings [${dump_config}]
@@ -146,7 +154,16 @@ train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
 # SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
 samu_langs="${samu_langs:-${src_langs}}"
-for lang in ${train_langs} ${test_langs} ${samu_langs}; do
+case "${samu_data}" in
+    covost) [ -z "${samu_hours}" ] || die "--samu_hours needs --samu_data commonvoice" ;;
+    commonvoice) [[ -z "${samu_hours}" || ( "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ && "${samu_hours}" =~ [1-9] ) ]] || \
+        die "--samu_hours: a positive number of hours, not '${samu_hours}'"
+        [ "${corpus}" = covost2 ] || \
+            die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
+    *) die "--samu_data: covost or commonvoice, not '${samu_data}'" ;;
+esac
+# Common Voice has languages CoVoST-2 lacks: SAMU may be distilled on them.
+for lang in ${train_langs} ${test_langs} $([ "${samu_data}" = commonvoice ] || echo "${samu_langs}"); do
     [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
 done
 
@@ -183,13 +200,27 @@ data_sets="$(sets train ${src_langs}) $(sets dev ${src_langs}) $(sets test ${src
 train_sets="$(sets train ${train_langs})"
 valid_sets="$(sets dev ${train_langs})"
 test_sets="$(sets test ${test_langs})"
-samu_train_sets="$(samu_sets train ${samu_langs})"
-samu_valid_sets="$(samu_sets dev ${samu_langs})"
+if [ "${samu_data}" = covost ]; then
+    samu_train_sets="$(samu_sets train ${samu_langs})"
+    samu_valid_sets="$(samu_sets dev ${samu_langs})"
+else  # validated on the CoVoST-2 dev sets of those languages CoVoST-2 has here
+    samu_train_sets="$(for lang in ${samu_langs}; do
+        printf '%s ' "commonvoice_${lang}${samu_hours:+_${samu_hours}h}"; done)"
+    samu_train_sets="${samu_train_sets% }"
+    samu_valid_sets="$(samu_sets dev $(for lang in ${samu_langs}; do
+        if [[ " ${src_langs} " == *" ${lang} "* ]]; then echo "${lang}"; fi; done))"
+    [ -n "${samu_valid_sets}" ] || die "--samu_data commonvoice: none of --samu_langs (${samu_langs}) is in" \
+        "--src_langs, so no CoVoST-2 dev set validates SAMU"
+fi
 samu_eval_sets="$(samu_sets dev ${test_langs})"  # the retrieval check
 longform_sets=""
 [ "${longform}" = false ] || longform_sets="$(sets "${longform_split}" ${test_langs})"
 train_tag="${train_tag:-$(tag "${train_langs}")}"
-samu_tag="${samu_tag:-$(tag "${samu_langs}")}"
+if [ "${samu_data}" = covost ]; then
+    samu_tag="${samu_tag:-$(tag "${samu_langs}")}"
+else
+    samu_tag="${samu_tag:-commonvoice_$(echo ${samu_langs} | tr ' ' '.')${samu_hours:+_${samu_hours}h}}"
+fi
 # SAMU and ST training data are different sets, so they never share a name.
 samu_train_dump="dump/samu_train_${samu_tag}"
 samu_valid_dump="dump/samu_dev_${samu_tag}"
@@ -211,7 +242,8 @@ fi
 decode_dir="${st_exp}/decode_${inference_tag}"
 
 if [ "$*" = plan ]; then
-    declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs data_sets train_sets \
+    declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs samu_data samu_hours \
+        data_sets train_sets \
         valid_sets test_sets samu_train_sets samu_valid_sets samu_eval_sets longform_sets train_tag samu_tag \
         samu_train_dump samu_valid_dump st_train_dump st_valid_dump target_vocab target_vocab_file samu_exp st_exp \
         decode_dir
@@ -341,7 +373,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring into ${st_exp}/RESULTS.md (and the model card ${st_exp}/packed/README.md)"
-    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}")
+    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}" --lid_langs "${src_langs} ${tgt_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
         $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) "${score_args[@]}"

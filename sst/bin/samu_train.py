@@ -46,7 +46,8 @@ def teacher_dim(dump_dir: Path) -> int:
 
 
 def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path) -> Path:
-    """Save the trained Wav2Vec2 (of ``task``'s model) of the best checkpoint with ``save_pretrained``; returns the checkpoint.
+    """Save the trained Wav2Vec2 of ``task``'s model, best checkpoint, with ``save_pretrained``; returns the
+    checkpoint.
 
     The feature-extractor settings are copied from the encoder training started from.
     """
