@@ -17,6 +17,7 @@ INSTALL_REQUIRES = [
     "kaldiio==2.18.1",
     "silero-vad==6.2.3",  # long-form segmentation; its wheel ships the model (JIT, run with torch)
     "mweralign==1.4.1",  # IWSLT-style minimum-WER re-segmentation of long-form hypotheses
+    "py3langid==0.4.0",  # language identification of hypotheses (off-target rates); its wheel ships the model
     "srt==3.5.3",
     "webvtt-py==0.6.0",
     "tensorboard==2.21.0",

@@ -249,6 +249,45 @@ def test_samu_eval_writes_retrieval_results_once(samu_exp: Path, tiny_teacher: P
     assert mtimes(files) == before
 
 
+@pytest.mark.slow
+def test_ctc_control_trains_exports_and_serves_as_the_st_encoder(tiny_wav2vec2: Path, tiny_mbart: Path,
+                                                                 st_dumps: Path, tmp_path: Path) -> None:
+    """Stage 3 with --objective ctc on the SAMU data, stage 4 on its export, stage 5 with that model."""
+    config = write_yaml(tmp_path / "conf" / "train_samu.yaml", SAMU_YAML, SAMU_EPOCHS, lr=0.005, batch_bins=24000)
+    exp = tmp_path / "exp" / "samu_train_samu_ctc"
+    argv = samu_argv(config, st_dumps, exp, tiny_wav2vec2)
+    samu_train.main([*argv, "--objective", "ctc"])
+    tokens = (exp / "tokens.txt").read_text(encoding="utf-8").splitlines()
+    assert tokens[:3] == ["<blank>", "<unk>", "|"] and "ö" in tokens and "B" not in tokens
+    assert json.loads((exp / ".provenance" / "train.json").read_text(encoding="utf-8"))["objective"] == "ctc"
+    epoch, stats = reporter_stats(exp)
+    losses = [stats[e]["train"]["loss"] for e in sorted(stats)]
+    assert epoch == SAMU_EPOCHS and losses[-1] < losses[0], losses
+
+    initial = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).state_dict()
+    exported = Wav2Vec2Model.from_pretrained(exp / "encoder_hf").state_dict()
+    assert set(exported) == set(initial) - {"masked_spec_embed"}  # no CTC head; no masking, so no mask vector
+    assert not torch.equal(exported["encoder.layers.0.attention.k_proj.weight"],
+                           initial["encoder.layers.0.attention.k_proj.weight"])
+    assert all(torch.equal(exported[key], initial[key]) for key in initial if key.startswith("feature_extractor."))
+    with pytest.raises(SystemExit, match="changed: objective"):  # the semantic objective has an exp of its own
+        samu_train.main(argv)
+
+    st_exp = tmp_path / "exp" / "st_ctc_adapter"
+    st_config = write_yaml(tmp_path / "conf" / "train_st.yaml", ST_YAML, 1, lr=0.003, batch_bins=32000)
+    st_train.main(["--config", str(st_config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
+                   str(st_dumps / "dev_fr_en"), "--output_dir", str(st_exp), "--encoder_model", str(exp / "encoder_hf"),
+                   "--decoder_model", str(tiny_mbart)])
+    model = load_packed(st_exp)[0]
+    (backbone,) = [module for module in model.encoder.modules() if isinstance(module, Wav2Vec2Model)]
+    assert all(torch.equal(value, exported[key]) for key, value in backbone.state_dict().items())
+    decode_config = tmp_path / "conf" / "decode_st.yaml"
+    decode_config.write_text(DECODE_YAML, encoding="utf-8")
+    decode_dir = st_exp / "decode_st" / "train_multi"
+    st_inference.main(decode_argv(st_exp, st_dumps / "train_multi", decode_dir, decode_config))
+    assert sorted(read_kv(decode_dir / "hyp")) == sorted(read_kv(st_dumps / "train_multi" / "wav.scp"))
+
+
 # ---------------------------------------------------------------- stages 4-5: adapter ST, decoding, scoring
 
 @dataclass

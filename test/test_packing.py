@@ -213,6 +213,8 @@ def test_model_card_has_front_matter_and_gets_the_results_after_scoring(packages
     results = (exp / "RESULTS.md").read_text(encoding="utf-8")
     row = next(line for line in results.splitlines() if line.startswith("| ") and "fr" in line and "en" in line)
     assert row in card.split("## Results", 1)[1] and "Not scored yet" not in card
+    header = next(line for line in results.splitlines() if line.startswith("| direction"))
+    assert "off-target %" in header and "src-lang %" in header and header in card  # the diagnostics too
 
 
 def test_fingerprint_ignores_the_card_and_covers_the_bases(packages: Packages, tmp_path: Path) -> None:

@@ -398,7 +398,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
     assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
-                                 "--corpus", "covost2", "--seen_langs", "fr de"]]
+                                 "--corpus", "covost2", "--seen_langs", "fr de", "--lid_langs", "fr de es en"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
     assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de-en/train.log").read_text()
@@ -433,6 +433,46 @@ def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[
             for call in by_name["longform_decode"]] == [longform, longform]
 
 
+def test_mini_st_wiring_ctc_control(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--encoders "xlsr samu ctc": stage 3 twice, the semantic objective and the CTC control, each in its own
+    experiment; the ctc pass trains the samu pass's ST config on the control's encoder. Without samu, stage 2
+    embeds no teacher; an unknown objective is refused before any stage runs."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    base = ["./run.sh", "--stage", "2", "--stop_stage", "5", "--src_langs", "fr de pt", "--train_langs", "fr de"]
+    result = run([*base, "--encoders", "xlsr samu ctc"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    assert len(by_name["embed_teacher"]) == 1
+    samu = "exp/samu_train_samu_fr.de.pt-en"
+    assert [call[call.index("--output_dir") + 1:] for call in by_name["samu_train"]] == [
+        [samu, "--encoder_model", "models/wav2vec2", "--ngpu", "0", "--seed", "0"],
+        [f"{samu}_ctc", "--encoder_model", "models/wav2vec2", "--ngpu", "0", "--objective", "ctc", "--seed", "0"]]
+    assert {call[call.index("--train_dump") + 1] for call in by_name["samu_train"]} == {"dump/samu_train_fr.de.pt-en"}
+    assert [call[call.index("--model_dir") + 1] for call in by_name["samu_eval"]] == [samu]
+    trainings = [(call[call.index("--config") + 1], call[call.index("--output_dir") + 1],
+                  call[call.index("--encoder_model") + 1]) for call in by_name["st_train"]]
+    assert trainings == [
+        ("conf/tuning/train_st_xlsr_adapter.yaml", "exp/st_xlsr_adapter", "models/wav2vec2"),
+        ("conf/tuning/train_st_samu_adapter.yaml", "exp/st_samu_adapter", f"{samu}/encoder_hf"),
+        ("conf/tuning/train_st_samu_adapter.yaml", "exp/st_ctc_adapter", f"{samu}_ctc/encoder_hf")]
+
+    calls_file.unlink()
+    result = run([*base, "--stop_stage", "3", "--encoders", "xlsr ctc"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    assert "dump_audio" in [call[0] for call in calls] and "embed_teacher" not in [call[0] for call in calls]
+    assert [call[call.index("--output_dir") + 1] for call in calls if call[0] == "samu_train"] == [f"{samu}_ctc"]
+
+    calls_file.unlink()
+    result = run([*base, "--samu_objective", "contrastive"], recipe, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("ERROR: --samu_objective must be semantic or ctc, not 'contrastive'")
+    assert not calls_file.exists()
+
+
 def mini_st_experiments(recipe: Path, env: dict[str, str], calls_file: Path, *options: str) -> dict[str, list[str]]:
     """mini_st's stages 4-6 with these options: each pass's training dir and stage-6 baseline, the long
     recording's model and the dirs of the side-by-side table."""
@@ -463,6 +503,11 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
         assert mini_st_experiments(recipe, env, calls_file, *options) == {
             "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
             "side_by_side": [xlsr, samu]}, options
+    assert mini_st_experiments(recipe, env, calls_file, "--encoders", "xlsr samu ctc") == {
+        "trained": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"],
+        "scored": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"],
+        "baselines": ["exp/st_xlsr_adapter", "exp/st_xlsr_adapter"], "subtitles": ["exp/st_ctc_adapter"],
+        "side_by_side": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"]}
     assert mini_st_experiments(recipe, env, calls_file, "--encoders", "samu", "--st_exp", "exp/mine") == {
         "trained": ["exp/mine"], "scored": ["exp/mine"], "baselines": [], "subtitles": ["exp/mine"],
         "side_by_side": ["exp/mine"]}
@@ -473,6 +518,21 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
     assert result.stderr.strip().endswith('ERROR: the passes of --encoders "xlsr samu" would share an experiment '
                                           'dir (exp/mine exp/mine); leave out --st_exp')
     assert not calls_file.exists()
+
+
+def test_mini_st_sweep_tag_names_each_pass_experiment(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--st_tag T (what sst.bin.sweep gives each run) trains exp/st_<encoder>_adapter_T for every encoder, and
+    stage 6 compares and tables those, so the runs of a sweep sit side by side in one recipe folder."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    xlsr, samu = "exp/st_xlsr_adapter_dim_8", "exp/st_samu_adapter_dim_8"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
+    xlsr, samu = f"{xlsr}_trimmed", f"{samu}_trimmed"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8", "--target_vocab", "true") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
 
 
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:

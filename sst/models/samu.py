@@ -41,7 +41,7 @@ class SamuModel(AbsESPnetModel):
         self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
-        _freeze_encoder_groups(self.encoder, freeze, keep_trainable)
+        freeze_encoder_groups(self.encoder, freeze, keep_trainable)
 
     def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
         """Utterance embeddings in the teacher's space, (batch, teacher_dim), in [-1, 1]."""
@@ -60,7 +60,7 @@ class SamuModel(AbsESPnetModel):
         return {}
 
 
-def _freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
+def freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
     """Freeze groups of the XLS-R encoder: ``feature_projection``, ``encoder`` (all transformer
     layers) or ``layers.N`` for single layers; the CNN feature encoder is always frozen."""
     wav2vec2 = encoder.wav2vec2
