@@ -5,7 +5,7 @@
         --encoder_model facebook/wav2vec2-xls-r-300m [--ngpu 4 --multiprocessing_distributed true ...]
 
 Any option not listed here is passed to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
-The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``Wav2Vec2Model.from_pretrained``.
+The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``from_pretrained`` of the student's own class (``Wav2Vec2Model`` for XLS-R).
 An experiment dir made from other data, config, trainer options or initial encoder stops with one line.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ def teacher_dim(dump_dir: Path) -> int:
 
 
 def export_encoder(exp_dir: Path, export_dir: Path) -> Path:
-    """Save the distilled Wav2Vec2 of the best checkpoint with ``save_pretrained``; returns the checkpoint.
+    """Save the distilled speech encoder (of its own class) of the best checkpoint with ``save_pretrained``; returns the checkpoint.
 
     The feature-extractor settings are copied from the encoder training started from.
     """
@@ -43,7 +43,7 @@ def export_encoder(exp_dir: Path, export_dir: Path) -> Path:
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     model, _ = SamuTask.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
-    model.encoder.wav2vec2.save_pretrained(export_dir)
+    model.encoder.backbone.save_pretrained(export_dir)
     extractor = load_feature_extractor(config["model_conf"]["encoder_model"])
     extractor.save_pretrained(export_dir)
     (export_dir / "sst_export.txt").write_text(f"exported from {checkpoint}\n", encoding="utf-8")

@@ -10,9 +10,10 @@ from pathlib import Path
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
+W2V_BERT = "facebook/w2v-bert-2.0"
 LABSE = "sentence-transformers/LaBSE"
 MBART50_MMT = "facebook/mbart-large-50-many-to-many-mmt"
-BUNDLED = (XLSR_300M, LABSE, MBART50_MMT)
+BUNDLED = (XLSR_300M, W2V_BERT, LABSE, MBART50_MMT)
 
 
 def bundled_config_dir(hub_id: str) -> Path | None:

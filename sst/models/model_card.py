@@ -70,6 +70,14 @@ def _results(exp_dir: Path) -> str:
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines).strip()
 
 
+def _encoder_class(packed: Path) -> str:
+    """The transformers class of the package's speech encoder, by the ``model_type`` of its config."""
+    from sst.models.speech_encoder import ENCODER_CLASSES
+
+    model_type = json.loads((packed / "encoder" / "config.json").read_text(encoding="utf-8"))["model_type"]
+    return ENCODER_CLASSES[model_type].__name__ if model_type in ENCODER_CLASSES else model_type
+
+
 def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     """The card of the package in ``packed`` (read from its package.json and config.yaml) of the
     experiment ``exp_dir``; ``model_dir`` is the path the translate command names."""
@@ -97,7 +105,7 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     kind = manifest["kind"]
     lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip(), "---", "",
              f"# {exp_dir.name}", "",
-             f"Speech translation with a frozen speech encoder (`{encoder}`, Wav2Vec2 / XLS-R) and a frozen mBART "
+             f"Speech translation with a frozen speech encoder (`{encoder}`, {_encoder_class(packed)}) and a frozen mBART "
              f"decoder (`{decoder}`), joined by a {model_conf.get('length_adaptor_layers', 3)}-layer length adaptor, "
              f"with bottleneck adapters (encoder {model_conf.get('encoder_adapter_dim', 768)}, decoder "
              f"{model_conf.get('decoder_adapter_dim', 768)} dims) in every layer; frozen groups "

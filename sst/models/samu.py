@@ -1,4 +1,4 @@
-"""SAMU-XLS-R: a speech encoder distilled toward a sentence-embedding teacher (LaBSE)."""
+"""SAMU-XLS-R: a speech encoder (XLS-R or another student) distilled toward a sentence-embedding teacher."""
 from __future__ import annotations
 
 import logging
@@ -36,9 +36,9 @@ class SamuModel(AbsESPnetModel):
         layerdrop: float = 0.05,
     ):
         super().__init__()
-        wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+        backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
                                        mask_time_length=mask_time_length, layerdrop=layerdrop)
-        self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
+        self.encoder = SpeechEncoder(backbone, normalize_waveform)
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
         _freeze_encoder_groups(self.encoder, freeze, keep_trainable)
@@ -61,11 +61,11 @@ class SamuModel(AbsESPnetModel):
 
 
 def _freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
-    """Freeze groups of the XLS-R encoder: ``feature_projection``, ``encoder`` (all transformer
-    layers) or ``layers.N`` for single layers; the CNN feature encoder is always frozen."""
-    wav2vec2 = encoder.wav2vec2
-    groups = {"feature_projection": wav2vec2.feature_projection, "encoder": wav2vec2.encoder}
-    groups.update({f"layers.{i}": layer for i, layer in enumerate(wav2vec2.encoder.layers)})
+    """Freeze groups of the speech encoder: ``feature_projection``, ``encoder`` (all transformer or
+    conformer layers) or ``layers.N`` for single layers; a CNN feature encoder is always frozen."""
+    backbone = encoder.backbone
+    groups = {"feature_projection": backbone.feature_projection, "encoder": backbone.encoder}
+    groups.update({f"layers.{i}": layer for i, layer in enumerate(backbone.encoder.layers)})
     freezing.freeze(groups, frozen, keep_trainable)
     if frozen:
         logging.info("frozen encoder groups: %s", ", ".join(frozen))

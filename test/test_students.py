@@ -1,0 +1,122 @@
+"""Students of every supported class: loading by model_type, the filterbank front end of w2v-BERT 2.0,
+and one tiny checkpoint of each class through SAMU, adapter ST, packing, decoding and translation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import (Data2VecAudioModel, HubertModel, SeamlessM4TFeatureExtractor, Wav2Vec2BertModel,
+                          Wav2Vec2Model, WavLMModel)
+
+from sst.errors import one_line
+from sst.models.pretrained import IncompleteCheckpointError, load_feature_extractor, load_speech_encoder
+from sst.models.speech_encoder import (ENCODER_CLASSES, SpeechEncoder, StackedFilterbank,
+                                       UnsupportedEncoderError)
+from sst.testing.tiny_models import TINY_ENCODER_TYPES, build_tiny_speech_encoder
+
+EXPECTED_CLASSES = {"wav2vec2": Wav2Vec2Model, "hubert": HubertModel, "wavlm": WavLMModel,
+                    "data2vec-audio": Data2VecAudioModel, "wav2vec2-bert": Wav2Vec2BertModel}
+
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One tiny saved checkpoint per supported class (read-only)."""
+    root = tmp_path_factory.mktemp("students")
+    for model_type in TINY_ENCODER_TYPES:
+        build_tiny_speech_encoder(model_type, root / model_type)
+    return {model_type: root / model_type for model_type in TINY_ENCODER_TYPES}
+
+
+def test_every_supported_class_has_a_tiny_student() -> None:
+    assert set(TINY_ENCODER_TYPES) == set(ENCODER_CLASSES) == set(EXPECTED_CLASSES)
+
+
+@pytest.mark.parametrize("model_type", sorted(EXPECTED_CLASSES))
+def test_a_checkpoint_loads_as_its_own_class_with_all_its_weights(model_type: str, students: dict[str, Path]) -> None:
+    saved = EXPECTED_CLASSES[model_type].from_pretrained(students[model_type]).state_dict()
+    loaded = load_speech_encoder(str(students[model_type]), mask_time_prob=0.1)
+    assert type(loaded) is EXPECTED_CLASSES[model_type]
+    assert loaded.config.mask_time_prob == 0.1
+    assert saved.keys() == loaded.state_dict().keys()
+    assert all(torch.equal(saved[key], value) for key, value in loaded.state_dict().items())
+    random = load_speech_encoder(str(students[model_type]), pretrained=False)
+    assert type(random) is EXPECTED_CLASSES[model_type]
+    extractor = load_feature_extractor(str(students[model_type]))
+    wanted = "SeamlessM4TFeatureExtractor" if model_type == "wav2vec2-bert" else "Wav2Vec2FeatureExtractor"
+    assert type(extractor).__name__ == wanted
+
+
+def test_a_wavlm_directory_is_not_read_as_wav2vec2(students: dict[str, Path]) -> None:
+    """WavLM's gated relative-position weights are loaded, not dropped by a Wav2Vec2Model."""
+    model = load_speech_encoder(str(students["wavlm"]))
+    assert isinstance(model, WavLMModel) and not isinstance(model, Wav2Vec2Model)
+    saved = WavLMModel.from_pretrained(students["wavlm"]).state_dict()
+    gated = [key for key in saved if "gru_rel_pos" in key]
+    assert gated and all(torch.equal(model.state_dict()[key], saved[key]) for key in gated)
+
+
+def test_an_unsupported_model_type_is_one_line_naming_the_supported_ones(tmp_path: Path) -> None:
+    from transformers import WhisperConfig
+
+    WhisperConfig(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+                  decoder_attention_heads=2).save_pretrained(tmp_path)
+    for pretrained in (True, False):
+        with pytest.raises(UnsupportedEncoderError) as error:
+            load_speech_encoder(str(tmp_path), pretrained=pretrained)
+        message = one_line(error.value)
+        assert message == (f"{tmp_path}: unsupported speech encoder model_type 'whisper'; "
+                           "supported: wav2vec2, hubert, wavlm, data2vec-audio, wav2vec2-bert")
+        assert isinstance(error.value, ValueError)  # a user error of sst.errors.run_main
+
+
+def test_a_checkpoint_missing_weights_is_an_error(students: dict[str, Path], tmp_path: Path) -> None:
+    model = HubertModel.from_pretrained(students["hubert"])
+    state = {key: value for key, value in model.state_dict().items() if not key.startswith("encoder.layers.1.")}
+    model.save_pretrained(tmp_path, state_dict=state)
+    with pytest.raises(IncompleteCheckpointError) as error:
+        load_speech_encoder(str(tmp_path))
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path}: ")
+    missing = sum(key.startswith("encoder.layers.1.") for key in model.state_dict())
+    assert f"{missing} weight(s) of HubertModel missing" in message and "encoder.layers.1." in message
+
+
+def test_a_checkpoint_without_the_mask_embedding_loads(students: dict[str, Path], tmp_path: Path) -> None:
+    model = Wav2Vec2Model.from_pretrained(students["wav2vec2"])
+    state = {key: value for key, value in model.state_dict().items() if key != "masked_spec_embed"}
+    model.save_pretrained(tmp_path, state_dict=state)
+    assert isinstance(load_speech_encoder(str(tmp_path)), Wav2Vec2Model)
+
+
+def test_stacked_filterbank_equals_the_seamless_m4t_extractor() -> None:
+    """One padded batch of several lengths (odd and even frame counts) gives the extractor's features
+    and attention mask, utterance by utterance."""
+    rng = np.random.default_rng(0)
+    lengths = [16000, 12345, 8001, 4321, 1000]
+    waves = [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+    expected = SeamlessM4TFeatureExtractor()(waves, sampling_rate=16000, return_tensors="np")
+    batch = torch.zeros(len(lengths), max(lengths) + 777)  # more padding than the longest needs
+    for row, wave in zip(batch, waves):
+        row[: len(wave)] = torch.from_numpy(wave)
+    features, counts = StackedFilterbank()(batch, torch.tensor(lengths))
+    mask = expected["attention_mask"].astype(bool)
+    assert features.shape == expected["input_features"].shape == (5, 49, 160)
+    assert counts.tolist() == mask.sum(axis=1).tolist() == [49, 37, 24, 12, 2]
+    # padded frames included: both are zero there (the extractor's default padding value)
+    assert np.allclose(features.numpy(), expected["input_features"], atol=1e-4, rtol=0)
+
+
+def test_w2v_bert_encoder_ignores_padding_and_waveform_normalisation(students: dict[str, Path]) -> None:
+    encoder = SpeechEncoder(load_speech_encoder(str(students["wav2vec2-bert"]), mask_time_prob=0.0)).eval()
+    assert not encoder.normalize_waveform
+    speech = 0.1 * torch.randn(1, 8000)
+    padded = torch.cat([torch.cat([speech, torch.randn(1, 4000)], dim=1), 0.1 * torch.randn(1, 12000)])
+    with torch.no_grad():
+        alone, alone_lengths = encoder(speech, torch.tensor([8000]))
+        batched, lengths = encoder(padded, torch.tensor([8000, 12000]))
+    assert alone_lengths.tolist() == [24] and lengths.tolist() == [24, 36]
+    assert torch.allclose(alone[0, :24], batched[0, :24], atol=1e-5)
+    assert not any(p.requires_grad is False for p in encoder.parameters())  # no CNN to freeze
