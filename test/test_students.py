@@ -120,3 +120,98 @@ def test_w2v_bert_encoder_ignores_padding_and_waveform_normalisation(students: d
     assert alone_lengths.tolist() == [24] and lengths.tolist() == [24, 36]
     assert torch.allclose(alone[0, :24], batched[0, :24], atol=1e-5)
     assert not any(p.requires_grad is False for p in encoder.parameters())  # no CNN to freeze
+
+
+# ---------------------------------------------------------------- every class through stages 3-5
+
+STUDENT_TRAINER_YAML = """\
+batch_type: numel
+batch_bins: 32000
+max_epoch: 1
+patience: none
+num_workers: 0
+num_att_plot: 0
+use_tensorboard: false
+use_matplotlib: false
+seed: 0
+keep_nbest_models: 1
+optim: adam
+optim_conf:
+  lr: 0.003
+"""
+STUDENT_SAMU_YAML = STUDENT_TRAINER_YAML + """\
+best_model_criterion:
+- [valid, loss, min]
+model_conf:
+  pooling_dim: 32
+  freeze: [feature_projection]
+  keep_trainable: ['layer_norm']
+  mask_time_prob: 0.0
+  layerdrop: 0.0
+"""
+STUDENT_ST_YAML = STUDENT_TRAINER_YAML + """\
+best_model_criterion:
+- [valid, loss, min]
+model_conf:
+  freeze: [encoder, decoder]
+  encoder_adapter_dim: 8
+  decoder_adapter_dim: 8
+  adapter_dropout: 0.0
+  length_adaptor_layers: 2
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", sorted(EXPECTED_CLASSES))
+def test_each_student_trains_exports_packs_decodes_and_translates(
+        model_type: str, students: dict[str, Path], tiny_mbart: Path, st_dumps: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    from sst.bin import samu_train, st_inference, st_train, translate
+    from sst.io import read_kv
+    from sst.models.packing import load_packed, package_kind
+
+    student_class = EXPECTED_CLASSES[model_type]
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "samu.yaml").write_text(STUDENT_SAMU_YAML, encoding="utf-8")
+    (conf / "st.yaml").write_text(STUDENT_ST_YAML, encoding="utf-8")
+    (conf / "decode.yaml").write_text("beam_size: 2\nmax_length: 4\nbatch_size: 2\n", encoding="utf-8")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        samu = tmp_path / "exp" / "samu"
+        samu_train.main(["--config", str(conf / "samu.yaml"), "--train_dump", str(st_dumps / "train_fr_en"),
+                         "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(samu),
+                         "--encoder_model", str(students[model_type])])
+        export = samu / "encoder_hf"
+        assert json.loads((export / "config.json").read_text())["model_type"] == model_type
+        exported = student_class.from_pretrained(export).state_dict()
+        initial = student_class.from_pretrained(students[model_type]).state_dict()
+        changed = {key for key in exported if not torch.equal(exported[key], initial[key])}
+        assert changed and not any(key.startswith("feature_projection.") and "layer_norm" not in key
+                                   for key in changed)  # frozen group, kept-trainable layer norms train
+
+        st = tmp_path / "exp" / "st"
+        st_train.main(["--config", str(conf / "st.yaml"), "--train_dump", str(st_dumps / "train_fr_en"),
+                       "--valid_dump", str(st_dumps / "dev_fr_en"), "--output_dir", str(st),
+                       "--encoder_model", str(export), "--decoder_model", str(tiny_mbart)])
+        assert package_kind(st / "packed") == "adapters"
+        model, _ = load_packed(st)
+        assert type(model.encoder.backbone) is student_class
+        assert len(model.encoder_adapters) == 2
+        packed = model.state_dict()
+        assert all(torch.equal(packed[f"encoder.backbone.{key}"], value) for key, value in exported.items())
+        assert student_class.__name__ in (st / "packed" / "README.md").read_text()
+
+        decode = st / "decode" / "dev_fr_en"
+        st_inference.main(["--model_dir", str(st), "--dump_dir", str(st_dumps / "dev_fr_en"),
+                           "--output_dir", str(decode), "--config", str(conf / "decode.yaml")])
+        wavs = read_kv(st_dumps / "dev_fr_en" / "wav.scp")
+        assert set(read_kv(decode / "hyp")) == set(wavs)
+        capsys.readouterr()
+        wav = next(iter(wavs.values()))
+        translate.main([wav, "--model_dir", str(st), "--tgt_lang", "en", "--config", str(conf / "decode.yaml")])
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"{wav}\t")
+    finally:
+        torch.set_num_threads(threads)
