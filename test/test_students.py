@@ -215,3 +215,23 @@ def test_each_student_trains_exports_packs_decodes_and_translates(
         assert len(lines) == 1 and lines[0].startswith(f"{wav}\t")
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("hub_id, model_class, parameters", [
+    ("facebook/wav2vec2-xls-r-300m", Wav2Vec2Model, 315_438_720),
+    ("facebook/mms-300m", Wav2Vec2Model, 315_438_720),
+    ("facebook/wav2vec2-xls-r-1b", Wav2Vec2Model, 962_497_408),
+    ("facebook/mms-1b", Wav2Vec2Model, 962_497_408),
+    ("facebook/hubert-large-ll60k", HubertModel, 315_438_720),
+    ("utter-project/mHuBERT-147", HubertModel, 94_371_712),
+    ("microsoft/wavlm-large", WavLMModel, 315_453_120),
+    ("facebook/w2v-bert-2.0", Wav2Vec2BertModel, 580_493_120),
+])
+def test_packaged_students_build_at_full_size_offline(hub_id: str, model_class: type, parameters: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with torch.device("meta"):
+        model = load_speech_encoder(hub_id, pretrained=False)
+    assert type(model) is model_class and sum(p.numel() for p in model.parameters()) == parameters
+    wanted = "SeamlessM4TFeatureExtractor" if model_class is Wav2Vec2BertModel else "Wav2Vec2FeatureExtractor"
+    assert type(load_feature_extractor(hub_id)).__name__ == wanted
