@@ -235,3 +235,19 @@ def test_packaged_students_build_at_full_size_offline(hub_id: str, model_class: 
     assert type(model) is model_class and sum(p.numel() for p in model.parameters()) == parameters
     wanted = "SeamlessM4TFeatureExtractor" if model_class is Wav2Vec2BertModel else "Wav2Vec2FeatureExtractor"
     assert type(load_feature_extractor(hub_id)).__name__ == wanted
+
+
+def test_waveform_normalisation_follows_the_feature_extractor_unless_configured(students: dict[str, Path],
+                                                                               tmp_path: Path) -> None:
+    from transformers import Wav2Vec2FeatureExtractor
+
+    from sst.models.samu import SamuModel
+
+    base = tmp_path / "hubert_base"  # HuBERT Base's extractor does not normalise (do_normalize false)
+    HubertModel.from_pretrained(students["hubert"]).save_pretrained(base)
+    Wav2Vec2FeatureExtractor(do_normalize=False).save_pretrained(base)
+    normalises = {name: SamuModel(str(path), teacher_dim=8, pooling_dim=8).encoder.normalize_waveform
+                  for name, path in (("large", students["hubert"]), ("base", base),
+                                     ("w2v-bert", students["wav2vec2-bert"]))}
+    assert normalises == {"large": True, "base": False, "w2v-bert": False}
+    assert SamuModel(str(base), teacher_dim=8, pooling_dim=8, normalize_waveform=True).encoder.normalize_waveform

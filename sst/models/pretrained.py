@@ -71,6 +71,12 @@ def load_feature_extractor(encoder_model: str) -> FeatureExtractionMixin:
     return AutoFeatureExtractor.from_pretrained(str(source))
 
 
+def normalizes_waveform(encoder_model: str) -> bool:
+    """Whether the encoder's feature extractor normalises each waveform (``do_normalize``: XLS-R, MMS,
+    HuBERT / WavLM Large do, HuBERT Base does not; w2v-BERT's filterbank extractor normalises its features)."""
+    return bool(getattr(load_feature_extractor(encoder_model), "do_normalize", False))
+
+
 def load_mbart(name_or_dir: str, pretrained: bool = True, **config_overrides) -> MBartForConditionalGeneration:
     """An mBART(-50) sequence-to-sequence model from a hub id or a saved directory."""
     if not pretrained:

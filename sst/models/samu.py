@@ -12,7 +12,7 @@ from torch import nn
 from sst.models import freezing
 from sst.models.architectures import XLSR_300M
 from sst.models.pooling import AttentionPooling
-from sst.models.pretrained import load_speech_encoder
+from sst.models.pretrained import load_speech_encoder, normalizes_waveform
 from sst.models.speech_encoder import SpeechEncoder
 
 
@@ -30,7 +30,7 @@ class SamuModel(AbsESPnetModel):
         pretrained: bool = True,
         freeze: Sequence[str] = (),
         keep_trainable: Sequence[str] = (),
-        normalize_waveform: bool = True,
+        normalize_waveform: bool | None = None,
         mask_time_prob: float = 0.05,
         mask_time_length: int = 10,
         layerdrop: float = 0.05,
@@ -38,6 +38,8 @@ class SamuModel(AbsESPnetModel):
         super().__init__()
         backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
                                        mask_time_length=mask_time_length, layerdrop=layerdrop)
+        if normalize_waveform is None:  # as the checkpoint's feature extractor does
+            normalize_waveform = normalizes_waveform(encoder_model)
         self.encoder = SpeechEncoder(backbone, normalize_waveform)
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)

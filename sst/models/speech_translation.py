@@ -17,7 +17,7 @@ from sst.models.adapters import attach_adapters
 from sst.models import freezing
 from sst.models.architectures import MBART50_MMT, XLSR_300M
 from sst.models.length_adaptor import LengthAdaptor
-from sst.models.pretrained import load_mbart, load_speech_encoder
+from sst.models.pretrained import load_mbart, load_speech_encoder, normalizes_waveform
 from sst.models.speech_encoder import SpeechEncoder, freeze_feature_encoder
 from sst.models.vocabulary import read_vocabulary, to_mbart, to_trimmed, trim_mbart
 
@@ -64,7 +64,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         freeze: Sequence[str] = ("encoder", "decoder"),
         keep_trainable: Sequence[str] = (),
         label_smoothing: float = 0.1,
-        normalize_waveform: bool = True,
+        normalize_waveform: bool | None = None,
         mask_time_prob: float = 0.0,
         encoder_layerdrop: float = 0.0,
         decoder_layerdrop: float = 0.0,
@@ -73,6 +73,8 @@ class SpeechTranslationModel(AbsESPnetModel):
         super().__init__()
         backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
                                        layerdrop=encoder_layerdrop)
+        if normalize_waveform is None:  # as the checkpoint's feature extractor does
+            normalize_waveform = normalizes_waveform(encoder_model)
         self.encoder = SpeechEncoder(backbone, normalize_waveform)
         mbart = load_mbart(decoder_model, pretrained=pretrained, decoder_layerdrop=decoder_layerdrop)
         # Only mBART's decoder and LM head are used: the text encoder is dropped to save memory.
