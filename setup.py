@@ -17,10 +17,12 @@ INSTALL_REQUIRES = [
     "kaldiio==2.18.1",
     "silero-vad==6.2.3",  # long-form segmentation; its wheel ships the model (JIT, run with torch)
     "mweralign==1.4.1",  # IWSLT-style minimum-WER re-segmentation of long-form hypotheses
+    "py3langid==0.4.0",  # language identification of hypotheses (off-target rates); its wheel ships the model
     "srt==3.5.3",
     "webvtt-py==0.6.0",
     "tensorboard==2.21.0",
     "matplotlib==3.11.2",
+    "gradio==6.31.0",  # the web page (sst.bin.serve)
     "tqdm",
     "PyYAML",
     "tabulate",
@@ -35,5 +37,5 @@ setup(
     package_data={"sst.models": ["configs/*/*/*.json", "configs/*/*/*/*.json", "configs/README.md"]},
     python_requires=">=3.10,<3.12",
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest==9.2.0"]},
+    extras_require={"test": ["pytest==9.2.0", "selenium==4.51.0"]},  # selenium: the web page's browser test
 )

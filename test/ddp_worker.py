@@ -4,12 +4,14 @@ Runs ``sst.bin.st_train`` unchanged, recording in ``$SST_RECORD_DIR/rank<RANK>.j
 each training step of this rank saw and every file this rank saved with ``torch.save``, and saving the
 rank's trainable parameters after training to ``rank<RANK>.params.pth``. The first ``checkpoint.pth``
 written (the one of epoch 1) is also kept as ``first_checkpoint.pth``, so the test can put the experiment
-back to where a run killed after epoch 1 left it.
+back to where a run killed after epoch 1 left it. With ``SST_SIGNAL_AT_STEP=k`` rank 1 alone sends
+itself SIGTERM in the forward pass of its training step k (the ranks must agree to stop after it).
 """
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -38,6 +40,8 @@ def recording_save(obj, f, *args, **kwargs):
 def record_step(module, args, kwargs) -> None:
     if module.training:
         steps.append(list(kwargs["utt_id"]))
+        if rank == 1 and len(steps) == int(os.environ.get("SST_SIGNAL_AT_STEP", "0")):
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def build_model(cls, args):

@@ -17,13 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "ddp_worker.py"
 
 
-def _torchrun(tmp_path: Path, record: Path, args: list[str]) -> subprocess.CompletedProcess:
+def _torchrun(tmp_path: Path, record: Path, args: list[str], signal_at_step: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO), "SST_RECORD_DIR": str(record),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", "SST_SIGNAL_AT_STEP": str(signal_at_step)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
            str(WORKER), *args]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert (proc.returncode != 0) == bool(signal_at_step), proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc
 
 
@@ -78,3 +78,31 @@ def test_two_process_training_syncs_ranks_single_writer_and_resumes(
     assert all(torch.equal(params2[0][name], params2[1][name]) for name in params2[0])
     assert all(torch.equal(params2[0][name], params[0][name]) for name in params[0])
     assert (exp / "packed" / "model.pth").exists()
+
+
+@pytest.mark.slow
+def test_two_process_training_preempted_on_one_rank_resumes_to_the_same_weights(
+        tmp_path: Path, st_dumps: Path, tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
+    """SIGTERM reaching rank 1 only: both ranks stop after the same step, rank 0 writes the checkpoint,
+    and the same command resumes there to the uninterrupted run's weights."""
+    config = yaml.safe_load((REPO / "egs/mini_st/conf/tuning/train_st_samu_adapter.yaml").read_text())
+    config.update(batch_type="unsorted", batch_size=2, max_epoch=1, keep_nbest_models=1, num_workers=0)
+    config["model_conf"].update(encoder_adapter_dim=8, decoder_adapter_dim=8, length_adaptor_layers=1)
+    (tmp_path / "train_st.yaml").write_text(yaml.safe_dump(config))
+
+    def args(exp: str) -> list[str]:
+        return ["--config", "train_st.yaml", "--train_dump", str(st_dumps / "train_multi"),
+                "--valid_dump", str(st_dumps / "train_fr_en"), "--output_dir", exp,
+                "--encoder_model", str(tiny_wav2vec2), "--decoder_model", str(tiny_mbart),
+                "--ngpu", "0", "--dist_backend", "gloo"]
+    _torchrun(tmp_path, tmp_path / "reference", args("reference"))
+    _, reference = _ranks(tmp_path / "reference")
+    stopped = _torchrun(tmp_path, tmp_path / "stopped", args("exp"), signal_at_step=1)
+    assert "preempted at epoch 1 step 1: checkpoint exp/checkpoint.pth" in stopped.stderr
+    assert torch.load(tmp_path / "exp" / "checkpoint.pth", weights_only=False)["place"]["step"] == 1
+    assert not (tmp_path / "exp" / "1epoch.pth").exists()
+    resumed = _torchrun(tmp_path, tmp_path / "resumed", args("exp"))
+    assert "resumed at epoch 1 step 1" in resumed.stderr
+    logs, params = _ranks(tmp_path / "resumed")
+    assert len(logs[0]["steps"]) == len(logs[1]["steps"]) >= 1
+    assert all(torch.equal(params[0][name], reference[0][name]) for name in reference[0])

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+import yaml
 from espnet2.train.trainer import Trainer
 from sacrebleu.metrics import BLEU
 from transformers import AutoTokenizer, MBartForConditionalGeneration, Wav2Vec2Model
@@ -245,6 +246,45 @@ def test_samu_eval_writes_retrieval_results_once(samu_exp: Path, tiny_teacher: P
     before = mtimes(files)
     samu_eval.main(argv)
     assert mtimes(files) == before
+
+
+@pytest.mark.slow
+def test_ctc_control_trains_exports_and_serves_as_the_st_encoder(tiny_wav2vec2: Path, tiny_mbart: Path,
+                                                                 st_dumps: Path, tmp_path: Path) -> None:
+    """Stage 3 with --objective ctc on the SAMU data, stage 4 on its export, stage 5 with that model."""
+    config = write_yaml(tmp_path / "conf" / "train_samu.yaml", SAMU_YAML, SAMU_EPOCHS, lr=0.005, batch_bins=24000)
+    exp = tmp_path / "exp" / "samu_train_samu_ctc"
+    argv = samu_argv(config, st_dumps, exp, tiny_wav2vec2)
+    samu_train.main([*argv, "--objective", "ctc"])
+    tokens = (exp / "tokens.txt").read_text(encoding="utf-8").splitlines()
+    assert tokens[:3] == ["<blank>", "<unk>", "|"] and "ö" in tokens and "B" not in tokens
+    assert json.loads((exp / ".provenance" / "train.json").read_text(encoding="utf-8"))["objective"] == "ctc"
+    epoch, stats = reporter_stats(exp)
+    losses = [stats[e]["train"]["loss"] for e in sorted(stats)]
+    assert epoch == SAMU_EPOCHS and losses[-1] < losses[0], losses
+
+    initial = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).state_dict()
+    exported = Wav2Vec2Model.from_pretrained(exp / "encoder_hf").state_dict()
+    assert set(exported) == set(initial) - {"masked_spec_embed"}  # no CTC head; no masking, so no mask vector
+    assert not torch.equal(exported["encoder.layers.0.attention.k_proj.weight"],
+                           initial["encoder.layers.0.attention.k_proj.weight"])
+    assert all(torch.equal(exported[key], initial[key]) for key in initial if key.startswith("feature_extractor."))
+    with pytest.raises(SystemExit, match="changed: objective"):  # the semantic objective has an exp of its own
+        samu_train.main(argv)
+
+    st_exp = tmp_path / "exp" / "st_ctc_adapter"
+    st_config = write_yaml(tmp_path / "conf" / "train_st.yaml", ST_YAML, 1, lr=0.003, batch_bins=32000)
+    st_train.main(["--config", str(st_config), "--train_dump", str(st_dumps / "train_multi"), "--valid_dump",
+                   str(st_dumps / "dev_fr_en"), "--output_dir", str(st_exp), "--encoder_model", str(exp / "encoder_hf"),
+                   "--decoder_model", str(tiny_mbart)])
+    model = load_packed(st_exp)[0]
+    (backbone,) = [module for module in model.encoder.modules() if isinstance(module, Wav2Vec2Model)]
+    assert all(torch.equal(value, exported[key]) for key, value in backbone.state_dict().items())
+    decode_config = tmp_path / "conf" / "decode_st.yaml"
+    decode_config.write_text(DECODE_YAML, encoding="utf-8")
+    decode_dir = st_exp / "decode_st" / "train_multi"
+    st_inference.main(decode_argv(st_exp, st_dumps / "train_multi", decode_dir, decode_config))
+    assert sorted(read_kv(decode_dir / "hyp")) == sorted(read_kv(st_dumps / "train_multi" / "wav.scp"))
 
 
 # ---------------------------------------------------------------- stages 4-5: adapter ST, decoding, scoring
@@ -520,14 +560,7 @@ def test_translate_files_match_stage5(decoded: Decoded, text_exp: Path, st_dumps
     samples, rate = soundfile.read(wavs[wav_utt], dtype="int16")
     soundfile.write(str(wav), samples, rate, subtype="PCM_16")
     mp3 = covost2_corpus.commonvoice_dir / "fr" / "clips" / "common_voice_fr_100003.mp3"  # the 48 kHz original
-    calls = []
-
-    def spy(model, tokenizer, audio, tgt_langs, options, *args, **kwargs):
-        calls.append((audio, tgt_langs, options))
-        return decode_utterances(model, tokenizer, audio, tgt_langs, options, *args, **kwargs)
-
-    decode_utterances = translate.decode_utterances
-    monkeypatch.setattr(translate, "decode_utterances", spy)
+    calls = spy_on_decoding(monkeypatch)
     capsys.readouterr()
     translate.main([str(flac), str(wav), str(mp3), "--model_dir", str(text_exp), "--tgt_lang", "en",
                     "--config", str(decoded.config)])
@@ -541,13 +574,82 @@ def test_translate_files_match_stage5(decoded: Decoded, text_exp: Path, st_dumps
     # What was decoded: stage 2's samples (the mp3 decoded and resampled as stage 2 does, before its
     # 16-bit rounding), the target language, and stage 5's decoding options.
     (audio, tgt_langs, options), = calls
-    assert tgt_langs == {str(flac): "en", str(wav): "en", str(mp3): "en"}
+    assert tgt_langs == {0: "en", 1: "en", 2: "en"}
     assert options == {"beam_size": 3, "length_penalty": 1.0, "max_length": 16, "max_len_ratio": 0.0,
                        "batch_size": 2, "batch_bins": DECODE_DEFAULTS["batch_bins"]}
-    assert np.array_equal(audio[str(flac)], dumped[flac_utt])
-    assert np.array_equal(audio[str(wav)], dumped[wav_utt])
-    assert audio[str(mp3)].shape == dumped[mp3_utt].shape == (12000,)
-    np.testing.assert_allclose(audio[str(mp3)], dumped[mp3_utt], rtol=0, atol=1e-4)
+    assert np.array_equal(audio[0], dumped[flac_utt])
+    assert np.array_equal(audio[1], dumped[wav_utt])
+    assert audio[2].shape == dumped[mp3_utt].shape == (12000,)
+    np.testing.assert_allclose(audio[2], dumped[mp3_utt], rtol=0, atol=1e-4)
+
+
+def spy_on_decoding(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, dict, dict]]:
+    """The (audio, target languages, options) of each call the Translator makes to decode_utterances."""
+    from sst.inference import translator
+
+    calls = []
+    decode_utterances = translator.decode_utterances
+
+    def spy(model, tokenizer, audio, tgt_langs, options, *args, **kwargs):
+        calls.append((audio, tgt_langs, options))
+        return decode_utterances(model, tokenizer, audio, tgt_langs, options, *args, **kwargs)
+
+    monkeypatch.setattr(translator, "decode_utterances", spy)
+    return calls
+
+
+def test_translator_translates_the_dump_to_the_stage5_hypotheses(decoded: Decoded, text_exp: Path,
+                                                                  st_dumps: Path) -> None:
+    from sst import Translator
+
+    wavs = read_kv(st_dumps / "train_multi" / "wav.scp")
+    tgt_langs = read_kv(st_dumps / "train_multi" / "utt2tgt_lang")
+    hyps = read_kv(decoded.nj1 / "hyp")
+    utts = sorted(wavs)  # stage 5's order of equal lengths: the same batches
+    translator = Translator.from_pretrained(text_exp / PACKED, **yaml.safe_load(decoded.config.read_text()))
+    assert translator.translate([wavs[utt] for utt in utts], [tgt_langs[utt] for utt in utts]) == [
+        hyps[utt] for utt in utts]
+    # a call's decoding options hold for that call only
+    first = wavs[utts[0]]
+    shorter, = translator.translate(first, "en_XX", max_length=4)
+    assert shorter and len(shorter) < len(hyps[utts[0]])
+    assert translator.translate(first, "en_XX") == [hyps[utts[0]]]
+
+
+def test_translator_resamples_waveforms_and_refuses_what_is_not_one(text_exp: Path, st_dumps: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sst import Translator
+    from sst.data.audio import resample
+
+    translator = Translator.from_pretrained(text_exp, beam_size=1, max_length=4)
+    utt, path = sorted(read_kv(st_dumps / "train_multi" / "wav.scp").items())[0]
+    samples = soundfile.read(path, dtype="float32")[0]
+    at_48k = resample(samples, 16000, 48000)
+    calls = spy_on_decoding(monkeypatch)
+    texts = translator.translate([samples, at_48k.astype(np.float64)], sample_rate=48000)
+    assert len(texts) == 2 and all(isinstance(text, str) for text in texts)
+    (audio, _, options), = calls
+    assert options["beam_size"] == 1 and options["max_length"] == 4
+    assert len(audio[0]) == round(len(samples) / 3)  # the 16 kHz clip taken as 48 kHz: a third as long
+    np.testing.assert_array_equal(audio[1], resample(at_48k, 48000, 16000))
+    assert audio[1].dtype == np.float32 and len(audio[1]) == len(samples)
+    for bad, what in ((np.stack([samples, samples]), "shape (2,"), ((samples * 32767).astype(np.int16), "int16"),
+                      (np.zeros(0, np.float32), "shape (0,)")):
+        with pytest.raises(ValueError, match=re.escape(what)) as error:
+            translator.translate([samples, bad])
+        assert "input 1" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(ValueError, match=r"unknown decoding settings \['beam'\]"):
+        translator.translate([samples], beam=3)
+    with pytest.raises(ValueError, match="2 inputs but 1 target languages"):
+        translator.translate([samples, samples], ["en"])
+
+
+def test_importing_sst_leaves_torch_until_the_translator_is_used() -> None:
+    script = ("import sys, sst; assert 'torch' not in sys.modules, 'torch'; from sst import Translator; "
+              "assert 'torch' in sys.modules and Translator.__module__ == 'sst.inference.translator'")
+    run = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONPATH": str(REPO)},
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
 
 
 # ---------------------------------------------------------------- CoVoST-2 En->X: one model, two targets

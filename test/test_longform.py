@@ -140,6 +140,30 @@ def test_translate_writes_subtitles_at_the_clips_of_a_long_recording(long_record
     assert close >= 0.9 * len(spans)
 
 
+def test_translator_translate_long_gives_the_segments_translate_writes(untrained_st: Path, tmp_path: Path) -> None:
+    import json
+
+    from sst import Translator
+    from sst.bin import translate
+    from sst.inference.longform import Segment
+
+    clips = sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[:4]
+    waveform, spans = join_clips([load_resampled(path, SAMPLE_RATE) for path in clips], np.random.default_rng(2))
+    path = tmp_path / "four_clips.flac"
+    write_flac(path, waveform, SAMPLE_RATE)
+    segments = Translator.from_pretrained(untrained_st, beam_size=1, batch_size=8).translate_long(
+        path, tgt_lang="en_XX", max_length=4)
+    assert len(segments) == len(spans) and all(isinstance(segment, Segment) for segment in segments)
+    assert all(abs(segment.start - start) <= BOUNDARY_TOLERANCE and abs(segment.end - end) <= BOUNDARY_TOLERANCE
+               for segment, (start, end) in zip(segments, spans))
+    output = tmp_path / "four_clips.json"
+    translate.main([str(path), "--model_dir", str(untrained_st), "--format", "json", "--output", str(output),
+                    *DECODE_ARGS])
+    rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [(row["start"], row["end"], row["text"]) for row in rows] == [
+        (round(s.start, 3), round(s.end, 3), s.text) for s in segments]
+
+
 def test_vtt_and_json_outputs_carry_the_segment_times(tmp_path: Path) -> None:
     import io
     import json
@@ -186,6 +210,16 @@ def test_unreadable_and_silent_inputs_give_one_line_each(long_recording, untrain
                        ("long_silence.flac", "no speech found"), ("missing.wav", "no such file")):
         assert sum(name in line and what in line for line in errors) == 1, (name, errors)
     assert [line.split("\t")[0] for line in captured.out.splitlines()] == [str(clip)]
+
+
+def test_translate_names_a_missing_model_dir_in_one_line(tmp_path: Path) -> None:
+    from sst.bin import translate
+    from sst.models.hub import ModelNotFoundError
+
+    clip = str(sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[0])
+    missing = tmp_path / "exp" / "st_x"
+    with pytest.raises(ModelNotFoundError, match=f"^--model_dir {missing}: no such directory$"):
+        translate.main([clip, "--model_dir", str(missing)])
 
 
 def test_translate_stdout_holds_one_line_per_input_and_nothing_else(untrained_st: Path, tmp_path: Path) -> None:

@@ -89,6 +89,7 @@ def test_demo_translates_seen_directions_far_above_chance(demo_run: tuple[Path, 
         assert sum(chrf) / len(chrf) > SEEN_CHRF_FLOOR, (encoder, rows)
     table = (recipe / "exp/RESULTS.md").read_text()
     assert "st_xlsr_adapter chrF++" in table and "st_samu_adapter BLEU" in table
+    assert "st_samu_adapter off-target %" in table and "st_xlsr_adapter src-lang %" in table
     assert table in result.stdout  # the run ends by printing the side-by-side table
 
 

@@ -138,6 +138,37 @@ def test_adapter_package_whose_hub_base_is_not_at_hand_says_so_in_one_line(packa
                             "--pack full)") and "\n" not in message
 
 
+def test_a_copied_recipe_folder_translates_with_its_package_once_the_original_is_gone(
+        tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from sst import Translator
+    from sst.bin import translate
+    from sst.testing.corpora import MINI_ST_CORPUS
+    from sst.testing.tiny_models import packed_st_model
+
+    recipe = tmp_path / "mini_st"
+    encoder = recipe / "exp" / "samu_train_samu" / "encoder_hf"  # the SAMU export: in the recipe folder
+    shutil.copytree(tiny_wav2vec2, encoder)
+    exp = packed_st_model(recipe / "exp" / "st_adapter", encoder, tiny_mbart, move_trained=0.05)
+    bases = json.loads((exp / "packed" / MANIFEST).read_text(encoding="utf-8"))["bases"]
+    assert bases["encoder"]["from"] == "../../samu_train_samu/encoder_hf"
+    assert bases["decoder"]["from"] == str(tiny_mbart.resolve())  # outside the recipe folder: where it is
+    clip = str(sorted(MINI_ST_CORPUS.glob("commonvoice/fr/clips/*.mp3"))[0])
+    options = {"beam_size": 2, "max_length": 6}
+    before = Translator.from_pretrained(exp, **options)
+    expected = before.translate(clip)
+
+    copy = tmp_path / "elsewhere" / "mini_st"
+    shutil.copytree(recipe, copy)
+    shutil.rmtree(recipe)
+    after = Translator.from_pretrained(copy / "exp" / "st_adapter", **options)
+    assert after.translate(clip) == expected
+    state = before.model.state_dict()
+    assert all(torch.equal(tensor, state[name]) for name, tensor in after.model.state_dict().items())
+    capsys.readouterr()
+    translate.main([clip, "--model_dir", str(copy / "exp" / "st_adapter"), "--beam_size", "2", "--max_length", "6"])
+    assert capsys.readouterr().out == f"{clip}\t{expected[0]}\n"
+
+
 def test_packing_refuses_a_checkpoint_whose_frozen_weights_are_not_its_base(tiny_wav2vec2: Path, tiny_mbart: Path,
                                                                            tmp_path: Path) -> None:
     exp = tmp_path / "exp" / "st_tiny"
@@ -182,6 +213,8 @@ def test_model_card_has_front_matter_and_gets_the_results_after_scoring(packages
     results = (exp / "RESULTS.md").read_text(encoding="utf-8")
     row = next(line for line in results.splitlines() if line.startswith("| ") and "fr" in line and "en" in line)
     assert row in card.split("## Results", 1)[1] and "Not scored yet" not in card
+    header = next(line for line in results.splitlines() if line.startswith("| direction"))
+    assert "off-target %" in header and "src-lang %" in header and header in card  # the diagnostics too
 
 
 def test_fingerprint_ignores_the_card_and_covers_the_bases(packages: Packages, tmp_path: Path) -> None:

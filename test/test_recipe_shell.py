@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from sst.testing.corpora import Covost2Corpus, EuroparlStCorpus
+from sst.testing.corpora import Covost2Corpus, EuroparlStCorpus, make_commonvoice_release
 from sst.bin import download_corpus
 from sst.data.langs import MBART50_CODES
 from sst.data.datadir import read_report
@@ -398,7 +398,7 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
         "--config", "conf/decode_st.yaml", "--nj", "3", "--ngpu", "0", "--beam_size", "10"]]
     assert by_name["score"] == [["--exp_dir", "exp/st_train_st_samu_adapter_fr.de-en", "--decode_dirs",
                                  f"{decode}/test_fr_en", f"{decode}/test_de_en", f"{decode}/test_es_en",
-                                 "--corpus", "covost2", "--seen_langs", "fr de"]]
+                                 "--corpus", "covost2", "--seen_langs", "fr de", "--lid_langs", "fr de es en"]]
     # stage order, and the logs the dispatcher wrote
     assert [c[0] for c in calls].index("score") == len(calls) - 1
     assert "# Ended (code 0)" in (recipe / "exp/st_train_st_samu_adapter_fr.de-en/train.log").read_text()
@@ -433,6 +433,46 @@ def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[
             for call in by_name["longform_decode"]] == [longform, longform]
 
 
+def test_mini_st_wiring_ctc_control(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--encoders "xlsr samu ctc": stage 3 twice, the semantic objective and the CTC control, each in its own
+    experiment; the ctc pass trains the samu pass's ST config on the control's encoder. Without samu, stage 2
+    embeds no teacher; an unknown objective is refused before any stage runs."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    base = ["./run.sh", "--stage", "2", "--stop_stage", "5", "--src_langs", "fr de pt", "--train_langs", "fr de"]
+    result = run([*base, "--encoders", "xlsr samu ctc"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    assert len(by_name["embed_teacher"]) == 1
+    samu = "exp/samu_train_samu_fr.de.pt-en"
+    assert [call[call.index("--output_dir") + 1:] for call in by_name["samu_train"]] == [
+        [samu, "--encoder_model", "models/wav2vec2", "--ngpu", "0", "--seed", "0"],
+        [f"{samu}_ctc", "--encoder_model", "models/wav2vec2", "--ngpu", "0", "--objective", "ctc", "--seed", "0"]]
+    assert {call[call.index("--train_dump") + 1] for call in by_name["samu_train"]} == {"dump/samu_train_fr.de.pt-en"}
+    assert [call[call.index("--model_dir") + 1] for call in by_name["samu_eval"]] == [samu]
+    trainings = [(call[call.index("--config") + 1], call[call.index("--output_dir") + 1],
+                  call[call.index("--encoder_model") + 1]) for call in by_name["st_train"]]
+    assert trainings == [
+        ("conf/tuning/train_st_xlsr_adapter.yaml", "exp/st_xlsr_adapter", "models/wav2vec2"),
+        ("conf/tuning/train_st_samu_adapter.yaml", "exp/st_samu_adapter", f"{samu}/encoder_hf"),
+        ("conf/tuning/train_st_samu_adapter.yaml", "exp/st_ctc_adapter", f"{samu}_ctc/encoder_hf")]
+
+    calls_file.unlink()
+    result = run([*base, "--stop_stage", "3", "--encoders", "xlsr ctc"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = calls_of(calls_file)
+    assert "dump_audio" in [call[0] for call in calls] and "embed_teacher" not in [call[0] for call in calls]
+    assert [call[call.index("--output_dir") + 1] for call in calls if call[0] == "samu_train"] == [f"{samu}_ctc"]
+
+    calls_file.unlink()
+    result = run([*base, "--samu_objective", "contrastive"], recipe, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("ERROR: --samu_objective must be semantic or ctc, not 'contrastive'")
+    assert not calls_file.exists()
+
+
 def mini_st_experiments(recipe: Path, env: dict[str, str], calls_file: Path, *options: str) -> dict[str, list[str]]:
     """mini_st's stages 4-6 with these options: each pass's training dir and stage-6 baseline, the long
     recording's model and the dirs of the side-by-side table."""
@@ -463,6 +503,11 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
         assert mini_st_experiments(recipe, env, calls_file, *options) == {
             "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
             "side_by_side": [xlsr, samu]}, options
+    assert mini_st_experiments(recipe, env, calls_file, "--encoders", "xlsr samu ctc") == {
+        "trained": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"],
+        "scored": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"],
+        "baselines": ["exp/st_xlsr_adapter", "exp/st_xlsr_adapter"], "subtitles": ["exp/st_ctc_adapter"],
+        "side_by_side": ["exp/st_xlsr_adapter", "exp/st_samu_adapter", "exp/st_ctc_adapter"]}
     assert mini_st_experiments(recipe, env, calls_file, "--encoders", "samu", "--st_exp", "exp/mine") == {
         "trained": ["exp/mine"], "scored": ["exp/mine"], "baselines": [], "subtitles": ["exp/mine"],
         "side_by_side": ["exp/mine"]}
@@ -473,6 +518,21 @@ def test_mini_st_final_table_reads_the_experiments_of_this_run(tmp_path: Path,
     assert result.stderr.strip().endswith('ERROR: the passes of --encoders "xlsr samu" would share an experiment '
                                           'dir (exp/mine exp/mine); leave out --st_exp')
     assert not calls_file.exists()
+
+
+def test_mini_st_sweep_tag_names_each_pass_experiment(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--st_tag T (what sst.bin.sweep gives each run) trains exp/st_<encoder>_adapter_T for every encoder, and
+    stage 6 compares and tables those, so the runs of a sweep sit side by side in one recipe folder."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "mini_st")
+    xlsr, samu = "exp/st_xlsr_adapter_dim_8", "exp/st_samu_adapter_dim_8"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
+    xlsr, samu = f"{xlsr}_trimmed", f"{samu}_trimmed"
+    assert mini_st_experiments(recipe, env, calls_file, "--st_tag", "dim_8", "--target_vocab", "true") == {
+        "trained": [xlsr, samu], "scored": [xlsr, samu], "baselines": [xlsr], "subtitles": [samu],
+        "side_by_side": [xlsr, samu]}
 
 
 def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
@@ -697,6 +757,54 @@ def test_stages_1_2_on_fixture_corpora_then_rerun_skips(recipe: str, tmp_path: P
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
     logs = (copy / "dump" / "logs" / "dump_audio.log").read_text() + again.stderr
     assert "already done" in logs
+
+
+def test_stage_1_commonvoice_samu_data(tmp_path: Path) -> None:
+    """--samu_data commonvoice: stage 1 also writes one SAMU data dir per --samu_langs language (pl: a language
+    CoVoST-2 lacks), with no CoVoST-2 dev/test clip and at most --samu_hours hours each."""
+    release = make_commonvoice_release(tmp_path / "corpus")
+    recipe = recipe_copy(tmp_path, "covost2")
+    hours = "0.0005"  # 1.8 s
+    result = run(["./run.sh", "--stage", "1", "--stop_stage", "1", "--src_langs", "fr de", "--samu_data",
+                  "commonvoice", "--samu_langs", "fr pl", "--samu_hours", hours, "--seed", "1",
+                  "--covost2", str(release.covost_dir), "--commonvoice", str(release.commonvoice_dir)], recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for lang in ("fr", "pl"):
+        clips = {Path(p).name for p in read_kv(recipe / "data" / f"commonvoice_{lang}_{hours}h" / "wav.scp").values()}
+        assert clips and clips <= set(release.usable[lang]) and not clips & release.held_out.get(lang, set())
+        assert sum(release.usable[lang][clip] for clip in clips) <= float(hours) * 3600
+        assert f"data/commonvoice_{lang}_{hours}h: OK" in result.stderr
+    assert "Common Voice fr: selected" in result.stderr
+
+
+def test_commonvoice_samu_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """Stages 2-3 with --samu_data commonvoice: the Common Voice sets are dumped, embedded and combined into the
+    SAMU training dump; SAMU is validated on the CoVoST-2 dev sets of its languages CoVoST-2 has here."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "2", "--stop_stage", "3", "--src_langs", "fr de", "--samu_data",
+                  "commonvoice", "--samu_langs", "fr pl", "--samu_hours", "10"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    by_name: dict[str, list[list[str]]] = {}
+    for call in calls_of(calls_file):
+        by_name.setdefault(call[0], []).append(call[1:])
+    (dump_call,) = by_name["dump_audio"]
+    assert {"data/commonvoice_fr_10h", "data/commonvoice_pl_10h"} <= set(dump_call)
+    assert {"dump/commonvoice_fr_10h", "dump/commonvoice_pl_10h"} <= set(by_name["embed_teacher"][0])
+    assert by_name["combine_data"][:2] == [
+        ["--output_dir", "dump/samu_train_commonvoice_fr.pl_10h", "dump/commonvoice_fr_10h", "dump/commonvoice_pl_10h"],
+        ["--output_dir", "dump/samu_dev_commonvoice_fr.pl_10h", "dump/dev_fr_en"]]
+    (samu_train,) = by_name["samu_train"]
+    assert samu_train[samu_train.index("--output_dir") + 1] == "exp/samu_train_samu_commonvoice_fr.pl_10h"
+    for options, message in ((["--samu_hours", "10"], "--samu_hours needs --samu_data commonvoice"),
+                             (["--samu_data", "commonvoice", "--samu_langs", "pl"], "no CoVoST-2 dev set"),
+                             (["--samu_data", "cv"], "--samu_data: covost or commonvoice, not 'cv'"),
+                             (["--samu_data", "commonvoice", "--samu_hours", "0"], "a positive number of hours")):
+        result = run(["./run.sh", "--stage", "2", "--src_langs", "fr de", *options], recipe, env)
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+    result = run(["./run.sh", "--stage", "2", "--src_langs", "fr", "--tgt_langs", "en", "--samu_data", "commonvoice"],
+                 recipe_copy(tmp_path, "europarl_st"), env)
+    assert result.returncode == 1 and "only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" in result.stderr
 
 
 def test_stage_1_europarl_st_fixture(tmp_path: Path, europarl_st_corpus: EuroparlStCorpus) -> None:

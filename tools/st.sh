@@ -29,6 +29,8 @@ tgt_langs=""
 train_langs=""
 test_langs=""
 samu_langs=""
+samu_data=covost
+samu_hours=""
 train_tag=""
 samu_tag=""
 seed=""
@@ -44,6 +46,7 @@ st_exp=""
 st_tag=""
 st_encoder=samu
 samu_args=""
+samu_objective=semantic
 st_args=""
 pack=adapters
 target_vocab=false
@@ -89,8 +92,14 @@ Options of the stages [default]:
   --samu_langs "L ..."       SAMU distillation source languages [${samu_langs:---src_langs}]: one encoder distilled on
                              every prepared language, also in a zero-shot run (--train_langs only limits ST);
                              one set each, into its first other target language
+  --samu_data D              what SAMU is distilled on: covost = the train sets of --samu_langs (CoVoST-2's);
+                             commonvoice = the transcribed speech of the Common Voice release (validated.tsv), as
+                             in the paper, for any language it has, without CoVoST-2's dev/test clips and other
+                             readings of their sentences: data/commonvoice_<lang>[_<H>h], made in stage 1 [${samu_data}]
+  --samu_hours H             with --samu_data commonvoice: at most H hours per language, the clips chosen by
+                             --seed [${samu_hours:-all}]
   --train_tag T, --samu_tag T  tags of the combined ST / SAMU training data [${train_tag:-<train langs>-<tgt langs>},
-                             ${samu_tag:-<samu langs>-<tgt langs>}]
+                             ${samu_tag:-<samu langs>-<tgt langs>, commonvoice_<samu langs>[_<H>h]}]
   --seed N                   seed of SAMU and ST training (ESPnet's --seed) and of the recipe's own random
                              steps [${seed:-as in the training configs}]
   --dump_config F            stage 2 audio settings [${dump_config}]
@@ -109,6 +118,10 @@ Options of the stages [default]:
                              [${st_tag:-<st config name>_<train tag>}]
   --st_encoder E             stage 4 encoder: samu = <samu_exp>/encoder_hf, xlsr = --encoder_model
                              (stage 3 is then skipped), or any HF dir/id [${st_encoder}]
+  --samu_objective O         stage 3 objective: semantic = SAMU distillation toward the teacher, ctc = the control
+                             without semantics: the same student, data and transcripts, trained with CTC on the
+                             transcripts' characters (no teacher embeddings; default --samu_exp gets _ctc)
+                             [${samu_objective}]
   --samu_args "..."          more options of sst.bin.samu_train (ESPnet trainer options), verbatim [${samu_args}]
   --st_args "..."            more options of sst.bin.st_train, e.g. "--max_epoch 20 --use_amp true" [${st_args}]
   --pack K                   stage 4 package (<st_exp>/packed): adapters = trained tensors + the bases' ids/paths
@@ -137,11 +150,21 @@ HELP
 
 # The plan: languages, set names, tags, combined dumps and experiment dirs.
 [ -n "${src_langs}" ] && [ -n "${tgt_langs}" ] || die "--src_langs and --tgt_langs are required (see --help)"
+[[ "${samu_objective}" =~ ^(semantic|ctc)$ ]] || die "--samu_objective must be semantic or ctc, not '${samu_objective}'"
 train_langs="${train_langs:-${src_langs}}"
 test_langs="${test_langs:-${src_langs}}"
 # SAMU-XLS-R is distilled on every language prepared; zero-shot is about the ST training languages.
 samu_langs="${samu_langs:-${src_langs}}"
-for lang in ${train_langs} ${test_langs} ${samu_langs}; do
+case "${samu_data}" in
+    covost) [ -z "${samu_hours}" ] || die "--samu_hours needs --samu_data commonvoice" ;;
+    commonvoice) [[ -z "${samu_hours}" || ( "${samu_hours}" =~ ^[0-9]*\.?[0-9]+$ && "${samu_hours}" =~ [1-9] ) ]] || \
+        die "--samu_hours: a positive number of hours, not '${samu_hours}'"
+        [ "${corpus}" = covost2 ] || \
+            die "--samu_data commonvoice: only a CoVoST-2 recipe (egs/covost2) prepares Common Voice" ;;
+    *) die "--samu_data: covost or commonvoice, not '${samu_data}'" ;;
+esac
+# Common Voice has languages CoVoST-2 lacks: SAMU may be distilled on them.
+for lang in ${train_langs} ${test_langs} $([ "${samu_data}" = commonvoice ] || echo "${samu_langs}"); do
     [[ " ${src_langs} " == *" ${lang} "* ]] || die "language ${lang} is not in --src_langs (${src_langs})"
 done
 
@@ -178,20 +201,36 @@ data_sets="$(sets train ${src_langs}) $(sets dev ${src_langs}) $(sets test ${src
 train_sets="$(sets train ${train_langs})"
 valid_sets="$(sets dev ${train_langs})"
 test_sets="$(sets test ${test_langs})"
-samu_train_sets="$(samu_sets train ${samu_langs})"
-samu_valid_sets="$(samu_sets dev ${samu_langs})"
+if [ "${samu_data}" = covost ]; then
+    samu_train_sets="$(samu_sets train ${samu_langs})"
+    samu_valid_sets="$(samu_sets dev ${samu_langs})"
+else  # validated on the CoVoST-2 dev sets of those languages CoVoST-2 has here
+    samu_train_sets="$(for lang in ${samu_langs}; do
+        printf '%s ' "commonvoice_${lang}${samu_hours:+_${samu_hours}h}"; done)"
+    samu_train_sets="${samu_train_sets% }"
+    samu_valid_sets="$(samu_sets dev $(for lang in ${samu_langs}; do
+        if [[ " ${src_langs} " == *" ${lang} "* ]]; then echo "${lang}"; fi; done))"
+    [ -n "${samu_valid_sets}" ] || die "--samu_data commonvoice: none of --samu_langs (${samu_langs}) is in" \
+        "--src_langs, so no CoVoST-2 dev set validates SAMU"
+fi
 samu_eval_sets="$(samu_sets dev ${test_langs})"  # the retrieval check
 longform_sets=""
 [ "${longform}" = false ] || longform_sets="$(sets "${longform_split}" ${test_langs})"
 train_tag="${train_tag:-$(tag "${train_langs}")}"
-samu_tag="${samu_tag:-$(tag "${samu_langs}")}"
+if [ "${samu_data}" = covost ]; then
+    samu_tag="${samu_tag:-$(tag "${samu_langs}")}"
+else
+    samu_tag="${samu_tag:-commonvoice_$(echo ${samu_langs} | tr ' ' '.')${samu_hours:+_${samu_hours}h}}"
+fi
 # SAMU and ST training data are different sets, so they never share a name.
 samu_train_dump="dump/samu_train_${samu_tag}"
 samu_valid_dump="dump/samu_dev_${samu_tag}"
 st_train_dump="dump/st_train_${train_tag}"
 st_valid_dump="dump/st_dev_${train_tag}"
 target_vocab_file="dump/target_vocab_${train_tag}.txt"
-samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}}"
+objective_suffix=""
+[ "${samu_objective}" = semantic ] || objective_suffix="_${samu_objective}"
+samu_exp="${samu_exp:-exp/samu_$(basename "${samu_config}" .yaml)_${samu_tag}${objective_suffix}}"
 trimmed=""
 [ "${target_vocab}" = false ] || trimmed=_trimmed
 st_tag="${st_tag:-$(basename "${st_config}" .yaml)_${train_tag}}"
@@ -204,7 +243,8 @@ fi
 decode_dir="${st_exp}/decode_${inference_tag}"
 
 if [ "$*" = plan ]; then
-    declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs data_sets train_sets \
+    declare -p stage stop_stage nj seed src_langs tgt_langs train_langs test_langs samu_langs samu_data samu_hours \
+        data_sets train_sets \
         valid_sets test_sets samu_train_sets samu_valid_sets samu_eval_sets longform_sets train_tag samu_tag \
         samu_train_dump samu_valid_dump st_train_dump st_valid_dump target_vocab target_vocab_file samu_exp st_exp \
         decode_dir
@@ -256,9 +296,13 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         python -m sst.bin.dump_audio --data_dir $(for set in ${all_sets}; do echo "data/${set}"; done) \
         --output_dir $(dumps ${all_sets}) --config "${dump_config}" --nj "${nj}"
     # One process each for all sets: the teacher and the tokenizer load once.
-    log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
-    ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" dump/logs/embed_teacher.log \
-        python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}"
+    if [ "${samu_objective}" = semantic ]; then
+        log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
+        ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" dump/logs/embed_teacher.log \
+            python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}"
+    else
+        log "no teacher embeddings: --samu_objective ${samu_objective} does not use the teacher"
+    fi
     log "target tokenisation of $(echo ${st_sets}) (${decoder_model}; log: dump/logs/tokenize_targets.log)"
     ${decode_cmd} --gpu 0 dump/logs/tokenize_targets.log \
         python -m sst.bin.tokenize_targets --dump_dirs $(dumps ${st_sets}) --decoder_model "${decoder_model}"
@@ -275,17 +319,22 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     if [ "${st_encoder}" != samu ]; then
         log "Stage 3: skipped, --st_encoder ${st_encoder} does not use the SAMU encoder"
     else
-        log "Stage 3: SAMU distillation into ${samu_exp} (log: ${samu_exp}/train.log)"
+        log "Stage 3: SAMU training (${samu_objective} objective) into ${samu_exp} (log: ${samu_exp}/train.log)"
         combine "${samu_train_dump}" ${samu_train_sets}
         combine "${samu_valid_dump}" ${samu_valid_sets}
         ${train_cmd} --gpu "${ngpu}" --num_nodes "${num_nodes}" "${samu_exp}/train.log" \
             python -m sst.bin.samu_train --config "${samu_config}" --train_dump "${samu_train_dump}" \
             --valid_dump "${samu_valid_dump}" --output_dir "${samu_exp}" --encoder_model "${encoder_model}" \
-            --ngpu "${ngpu}" $(train_dist "${samu_exp}") ${seed_args} ${samu_args}
-        log "SAMU retrieval check on ${samu_eval_sets} (log: ${samu_exp}/samu_eval.log)"
-        ${decode_cmd} --gpu 0 "${samu_exp}/samu_eval.log" \
-            python -m sst.bin.samu_eval --model_dir "${samu_exp}" --teacher_model "${teacher_model}" \
-            --dump_dirs $(dumps ${samu_eval_sets})
+            --ngpu "${ngpu}" $(train_dist "${samu_exp}") ${objective_suffix:+--objective ${samu_objective}} \
+            ${seed_args} ${samu_args}
+        if [ "${samu_objective}" = semantic ]; then
+            log "SAMU retrieval check on ${samu_eval_sets} (log: ${samu_exp}/samu_eval.log)"
+            ${decode_cmd} --gpu 0 "${samu_exp}/samu_eval.log" \
+                python -m sst.bin.samu_eval --model_dir "${samu_exp}" --teacher_model "${teacher_model}" \
+                --dump_dirs $(dumps ${samu_eval_sets})
+        else
+            log "no retrieval check: the ${samu_objective} encoder has no embeddings in the teacher's space"
+        fi
     fi
 fi
 
@@ -325,7 +374,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: scoring into ${st_exp}/RESULTS.md (and the model card ${st_exp}/packed/README.md)"
-    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}")
+    score_args=(--corpus "${corpus}" --seen_langs "${train_langs}" --lid_langs "${src_langs} ${tgt_langs}")
     [ -z "${baseline_exp}" ] || score_args+=(--baseline_exp_dir "${baseline_exp}")
     python -m sst.bin.score --exp_dir "${st_exp}" --decode_dirs $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
         $(for set in ${longform_sets}; do echo "${decode_dir}_longform/${set}"; done) "${score_args[@]}"

@@ -6,5 +6,6 @@
 set -euo pipefail
 root="$(cd -P "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"  # -P: through a linked tools/ too
 "${root}/tools/install.sh"
+"${root}/tools/install_browser.sh"
 cd "${root}"
 exec "${root}/tools/venv/bin/python" -m pytest test "$@"

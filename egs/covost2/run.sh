@@ -36,6 +36,7 @@ Examples:
   ./run.sh --stage 3 --stop_stage 4 --ngpu 4 --st_config conf/tuning/train_st_samu_adapter.yaml
   ./run.sh --train_langs \"fr de es ca\" --st_exp exp/st_zero_shot       # zero-shot: test on all src_langs
   ./run.sh --stage 4 --st_config conf/tuning/train_st_xlsr_adapter.yaml --st_encoder xlsr
+  ./run.sh --samu_data commonvoice --samu_hours 100   # SAMU on Common Voice (the paper's data), 100 h per language
 "
 . ../../tools/parse_options.sh
 [ $# -eq 0 ] || die "unexpected argument '$1' (see ./run.sh --help)"
@@ -58,7 +59,20 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
                 --commonvoice_dir "${commonvoice}" --src_lang "${src}" --tgt_lang "${tgt}" --output_dir data
         done
     done
-    python -m sst.bin.validate_data_dir $(printf 'data/%s ' ${data_sets})
+    samu_data_sets=""
+    if [ "${samu_data}" = commonvoice ]; then
+        log "Stage 1: SAMU data from Common Voice: data/{${samu_train_sets// /,}}"
+        samu_data_sets="${samu_train_sets}"
+        read -r -a samu_lang_list <<< "${samu_langs}"
+        i=0
+        for set in ${samu_train_sets}; do
+            python -m sst.bin.prepare_commonvoice --commonvoice_dir "${commonvoice}" --covost_dir "${covost2}" \
+                --lang "${samu_lang_list[i]}" --output_dir "data/${set}" ${samu_hours:+--hours "${samu_hours}"} \
+                ${seed:+--seed "${seed}"}
+            i=$((i + 1))
+        done
+    fi
+    python -m sst.bin.validate_data_dir $(printf 'data/%s ' ${data_sets} ${samu_data_sets})
 fi
 
 "${forward_to[@]}"

@@ -13,6 +13,7 @@ die() { log "ERROR: $*" >&2; exit 1; }
 . ./db.sh
 
 encoders="xlsr samu"
+st_tag=""
 tiny_args=""
 # The corpus settings: what st.sh is given before the command line's options (a later option wins). ST is
 # trained on four languages and tested on all six, so pt and nl are zero-shot directions.
@@ -29,14 +30,19 @@ Stages 0-1 (this recipe; --stage N --stop_stage M):
          and, with --longform true, one long recording per test set: its clips     data/longform_<set>/
          joined with pauses
 Stages 3-6 run once per --encoders entry (exp/st_<encoder>_adapter/, with --target_vocab true
-exp/st_<encoder>_adapter_trimmed/; stage 3 in the samu pass only); stage 6 then translates the first long
-recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md). --seed also
+exp/st_<encoder>_adapter_trimmed/; stage 3 in the samu and ctc passes only); stage 6 then translates the
+first long recording into subtitles (exp/*.srt) and prints the encoders side by side (exp/RESULTS.md: BLEU,
+chrF++ and the off-target and source-language rates, beside the language identifier's error on the
+references). --seed also
 seeds the tiny models (stage 0) and the pauses (stage 1): the same seed on the same machine gives the same
 tables. Another seed needs fresh models/ and exp/ (a finished step made with another seed is refused).
 
 Options of this recipe [default]:
   --encoders \"E ...\"         ST encoders to train and compare, the first is the baseline of the
-                             others: xlsr, samu [${encoders}]
+                             others: xlsr, samu, ctc (the control without semantics: stage 3 with
+                             --samu_objective ctc, then the samu pass's ST config on its encoder) [${encoders}]
+  --st_tag T                 names each pass's experiment exp/st_<encoder>_adapter_T (a sweep's runs
+                             side by side) [${st_tag:-none: exp/st_<encoder>_adapter}]
   --tiny_args \"...\"          more options of sst.demo.make_tiny_models, e.g. \"--mbart_steps 800\"
   --config F                 read options from F (lines '--opt value'), these and st.sh's
 "
@@ -46,12 +52,15 @@ plan="$("${forward_to[@]}" plan)"  # every option checked before stage 0: stages
 eval "${plan}"
 
 # st_pass E [ARG ...]: tools/st.sh for the pass with encoder E (after the command line's options, so these
-# win), then ARG ...; its experiment is exp/st_E_adapter, with st.sh's suffix (_trimmed for --target_vocab).
+# win), then ARG ...; its experiment is exp/st_E_adapter[_<st_tag>], with st.sh's suffix (_trimmed for
+# --target_vocab). The ctc pass is the samu pass with stage 3's other objective.
 st_pass() {
-    local encoder="$1"
+    local encoder="$1" st_encoder="$1" objective=semantic
     shift
-    "${forward_to[@]}" --st_config "conf/tuning/train_st_${encoder}_adapter.yaml" --st_tag "${encoder}_adapter" \
-        --st_encoder "${encoder}" "$@"
+    [ "${encoder}" != ctc ] || { st_encoder=samu; objective=ctc; }
+    "${forward_to[@]}" --st_config "conf/tuning/train_st_${st_encoder}_adapter.yaml" \
+        --st_tag "${encoder}_adapter${st_tag:+_${st_tag}}" --st_encoder "${st_encoder}" \
+        --samu_objective "${objective}" "$@"
 }
 # Each pass's experiment dir as its plan names it: the passes train into these, the first is the baseline
 # of the others, and the side-by-side table reads them.
@@ -90,13 +99,17 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     fi
 fi
 
+# Stage 2 does not depend on the ST encoder: one call does it for every pass, with the teacher embeddings
+# unless no pass distils toward the teacher (ctc without samu). Stage 3 runs in the samu and ctc passes only.
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+    stage2_objective=semantic
+    [[ " ${encoders} " != *" ctc "* || " ${encoders} " == *" samu "* ]] || stage2_objective=ctc
+    log "Stage 2 for every encoder"
+    st_pass "${encoder_list[0]}" --stage 2 --stop_stage 2 --samu_objective "${stage2_objective}"
+fi
+first=$(( stage > 3 ? stage : 3 ))
 for i in "${!encoder_list[@]}"; do
-    [ "${stop_stage}" -ge 2 ] || break
-    first="${stage}"
-    # Stage 2 does not depend on the ST encoder: the first pass does it for all (stage 3 runs in the
-    # samu pass only).
-    [ "${i}" -eq 0 ] || first=$(( stage > 3 ? stage : 3 ))
-    [ "${first}" -le "${stop_stage}" ] || continue
+    [ "${first}" -le "${stop_stage}" ] || break
     baseline_exp=""
     [ "${i}" -eq 0 ] || baseline_exp="${st_exps[0]}"
     log "Stages ${first}-${stop_stage} with the ${encoder_list[i]} encoder into ${st_exps[i]}"
@@ -113,6 +126,7 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     log "Stage 6: the encoders side by side (exp/RESULTS.md); per-experiment tables in exp/st_*/RESULTS.md"
-    python -m sst.bin.score --side_by_side "${st_exps[@]}" --output exp/RESULTS.md --metrics BLEU chrF++
+    python -m sst.bin.score --side_by_side "${st_exps[@]}" --output exp/RESULTS.md \
+        --metrics BLEU chrF++ off_target ref_lid_error source_language
 fi
 log "Successfully finished stages ${stage}-${stop_stage}"

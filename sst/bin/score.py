@@ -2,11 +2,13 @@
 
     python -m sst.bin.score --exp_dir exp/st_x --decode_dirs exp/st_x/decode_test/test_fr_en ... \
         [--seen_langs "fr de es ca"] [--corpus covost2] [--baseline_exp_dir exp/st_baseline] [--bootstrap_samples 1000]
-    python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE] [--metrics BLEU chrF++]
+        [--lid_langs "fr de es ca en"]
+    python -m sst.bin.score --side_by_side exp/st_samu exp/st_xlsr [--output FILE] [--metrics BLEU chrF++ off_target]
 
 The first form prints the Markdown tables and writes ``<exp_dir>/RESULTS.md`` and ``<exp_dir>/results.json``
 (and the model card ``<exp_dir>/packed/README.md`` again, with the results);
-the second reads the experiments' results.json and prints (and with --output writes) their BLEU side by side.
+the second reads the experiments' results.json and prints (and with --output writes) their BLEU (or the
+--metrics, scores and diagnostics) side by side.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from pathlib import Path
 
 import sacrebleu
 
-from sst.eval.scoring import CORPUS_GROUPS, results_markdown, score_experiment, side_by_side_markdown
+from sst.eval.diagnostics import DIAGNOSTICS
+from sst.eval.scoring import CORPUS_GROUPS, METRICS, results_markdown, score_experiment, side_by_side_markdown
 from sst.models.model_card import refresh_model_card
 
 
@@ -69,14 +72,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline_exp_dir", type=Path, default=None,
                         help="experiment with the same decode dirs, compared by paired bootstrap on BLEU")
     parser.add_argument("--bootstrap_samples", type=int, default=1000, help="paired bootstrap resamples")
+    parser.add_argument("--lid_langs", nargs="+", default=None,
+                        help='languages the diagnostics\' language identifier chooses among, e.g. the recipe\'s '
+                             'sources and targets "fr de es ca en" (the scored directions\' languages are added; '
+                             'default: all py3langid knows)')
     parser.add_argument("--output", type=Path, default=None, help="with --side_by_side: also write it here")
-    parser.add_argument("--metrics", nargs="+", default=["BLEU"], choices=["BLEU", "chrF++", "TER"],
-                        help="with --side_by_side: the metrics compared [BLEU]")
+    parser.add_argument("--metrics", nargs="+", default=["BLEU"], choices=[*METRICS, *DIAGNOSTICS],
+                        help="with --side_by_side: the scores and diagnostics compared [BLEU]")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     if args.side_by_side:
-        if args.decode_dirs or args.baseline_exp_dir or args.seen_langs:
+        if args.decode_dirs or args.baseline_exp_dir or args.seen_langs or args.lid_langs:
             parser.error("--side_by_side only takes experiment dirs (and --output)")
         print(side_by_side(args.side_by_side, args.output, args.metrics), end="")
         return
@@ -88,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m sst.bin.score " + shlex.join(sys.argv[1:] if argv is None else argv)
     results = score_experiment(args.decode_dirs, seen_langs=_split_langs(args.seen_langs),
                                baseline_exp_dir=args.baseline_exp_dir, bootstrap_samples=args.bootstrap_samples,
-                               corpus=args.corpus)
+                               corpus=args.corpus, lid_langs=_split_langs(args.lid_langs))
     markdown = results_markdown(results, command)
     info = {"exp_dir": str(args.exp_dir), "command": command,
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

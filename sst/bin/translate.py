@@ -12,7 +12,8 @@ Output (--format): ``text``, one ``file<TAB>translation`` line per input on stdo
 ``srt`` / ``vtt`` subtitles and ``json`` (JSON Lines: audio, start, end, text per segment), one file per
 input in --output_dir (``<name>.srt``...), or on stdout / --output for a single input. Decoding options
 default to the stage 5 ones and can be read from a decoding config (``--config conf/decode_st.yaml``).
-An unreadable or silent input gets one line on stderr and is skipped (exit status 1).
+An unreadable or silent input gets one line on stderr and is skipped (exit status 1). The translating
+is ``sst.Translator``'s (sst.inference.translator); this command reads the inputs and writes the outputs.
 """
 from __future__ import annotations
 
@@ -27,13 +28,11 @@ import numpy as np
 import torch
 
 from sst.data.audio import AudioDecodeError, audio_duration
-from sst.data.langs import normalize
-from sst.inference.beam_search import decode_utterances
-from sst.inference.longform import NoSpeech, load_whole, translate_recording
+from sst.inference.longform import NoSpeech, load_whole
 from sst.inference.options import add_decode_options, decode_options
-from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, load_vad, vad_config
+from sst.inference.translator import Translator, package_path
+from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, vad_config
 from sst.inference.writers import FORMATS, SUFFIXES, TranscriptWriter
-from sst.models.packing import load_packed
 
 
 def _output_path(args: argparse.Namespace, path: Path) -> Path | None:
@@ -45,8 +44,7 @@ def _output_path(args: argparse.Namespace, path: Path) -> Path | None:
 
 
 def _translate_into(args: argparse.Namespace, path: Path, shared: TextIO, hypotheses: dict[str, str],
-                    whole: dict[str, np.ndarray], model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
-                    config: VadConfig) -> str | None:
+                    whole: dict[str, np.ndarray], translator: Translator, config: VadConfig) -> str | None:
     """Write one input's translation (its own file in --output_dir, else ``shared``); the error, if any."""
     own_path = _output_path(args, path)
     with open(own_path, "w", encoding="utf-8") if own_path else contextlib.nullcontext(shared) as stream:
@@ -55,14 +53,14 @@ def _translate_into(args: argparse.Namespace, path: Path, shared: TextIO, hypoth
             writer.write(0.0, len(whole[str(path)]) / SAMPLE_RATE, hypotheses[str(path)])
         else:
             try:
-                count = translate_recording(path, model, tokenizer, vad, tgt_lang, options, device, config,
-                                            writer, progress=sys.stderr.isatty())
+                for segment in translator.stream_long(path, args.tgt_lang, config, progress=sys.stderr.isatty()):
+                    writer.write(*segment)
             except (AudioDecodeError, NoSpeech) as error:
                 if own_path:
                     stream.close()
                     own_path.unlink()
                 return str(error)
-            logging.info("%s: %d segments translated", path, count)
+            logging.info("%s: %d segments translated", path, writer.count)
         writer.close()
     return None
 
@@ -70,7 +68,8 @@ def _translate_into(args: argparse.Namespace, path: Path, shared: TextIO, hypoth
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("audio", type=Path, nargs="+", help="audio (or video) files to translate")
-    parser.add_argument("--model_dir", type=Path, required=True, help="experiment dir holding packed/, or packed/")
+    parser.add_argument("--model_dir", required=True,
+                        help="experiment dir holding packed/, packed/ itself, or a hub id (sst.Translator)")
     parser.add_argument("--tgt_lang", default="en", help="target language (two-letter or mBART code)")
     parser.add_argument("--format", choices=FORMATS, default="text", help="output format [text]")
     parser.add_argument("--output", type=Path, default=None, help="write the output here (default stdout)")
@@ -110,19 +109,14 @@ def main(argv: list[str] | None = None) -> None:
     if not whole and not segmented:
         sys.exit(1)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tokenizer = load_packed(args.model_dir, device)
-    tgt_lang = normalize(args.tgt_lang.split("_")[0])
-    hypotheses = {}
-    if whole:
-        hypotheses = decode_utterances(model, tokenizer, whole, {key: tgt_lang for key in whole}, options,
-                                       device, progress=len(whole) > int(options["batch_size"]))
-    vad = load_vad() if segmented else None
+    translator = Translator.from_pretrained(package_path(args.model_dir, "--model_dir"),
+                                            "cuda" if torch.cuda.is_available() else "cpu", **options)
+    hypotheses = dict(zip(whole, translator.translate(list(whole.values()), args.tgt_lang,
+                                                      progress=len(whole) > int(options["batch_size"]))))
     with open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as shared:
         for path in args.audio:
             if str(path) in hypotheses or path in segmented:
-                error = _translate_into(args, path, shared, hypotheses, whole, model, tokenizer, vad, tgt_lang,
-                                        options, device, config)
+                error = _translate_into(args, path, shared, hypotheses, whole, translator, config)
                 if error:
                     failed.append(error)
                     print(f"translate: {error}", file=sys.stderr)

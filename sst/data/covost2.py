@@ -115,24 +115,31 @@ def clip_name(path_field: str) -> str:
     return path_field if path_field.endswith(".mp3") else f"{path_field}.mp3"
 
 
-def read_validated(path: Path) -> set[str]:
-    """The clip file names (``path`` column) of Common Voice's validated.tsv, of any release from 4 on.
+def read_columns(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, the values of ``columns``) of each row of a Common Voice TSV (validated.tsv,
+    clip_durations.tsv), of any release from 4 on.
 
-    Only ``path`` is read, so the columns later releases add, and free text in them that another
-    writer escaped differently, do not matter; ValueError naming the file and line if a row is too
-    short to hold a path.
+    Columns are found by name in the header and read by position, so the columns later releases add,
+    and free text in them that another writer escaped differently, do not matter; ValueError naming the
+    file and line if the header lacks a column or a row is too short to hold one or leaves it empty.
     """
     with _tsv_reader(path) as reader:
         header = next(reader, None)
-        if header is None or "path" not in header:
-            raise ValueError(f"{path}:1: header lacks column path (has {', '.join(header or [])})")
-        column = header.index("path")
-        names = set()
+        missing = [c for c in columns if c not in (header or [])]
+        if missing:
+            raise ValueError(f"{path}:1: header lacks column(s) {', '.join(missing)} (has {', '.join(header or [])})")
+        indices = [header.index(c) for c in columns]
         for row in reader:
-            if len(row) <= column or not row[column]:
-                raise ValueError(f"{path}:{reader.line_num}: no clip in column {column + 1} (path)")
-            names.add(clip_name(row[column]))
-    return names
+            for column, index in zip(columns, indices):
+                if len(row) <= index or (column == columns[0] and not row[index]):
+                    raise ValueError(f"{path}:{reader.line_num}: no {column} in column {index + 1}")
+            yield reader.line_num, [row[index] for index in indices]
+
+
+def read_validated(path: Path) -> set[str]:
+    """The clip file names (``path`` column) of Common Voice's validated.tsv, of any release from 4 on
+    (read as :func:`read_columns` reads)."""
+    return {clip_name(clip) for _, (clip,) in read_columns(path, ("path",))}
 
 
 def load_covost2(covost_dir: Path, commonvoice_dir: Path, src_lang: str, tgt_lang: str,

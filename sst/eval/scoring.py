@@ -11,6 +11,9 @@ corpus (``CORPUS_GROUPS``): CoVoST-2's X->En resource groups (high / mid / low),
 target languages, and for every corpus the seen / zero-shot directions and all directions. CoVoST-2 also
 gets the paper's cross-lingual transfer gap (``transfer_gaps``). The comparison with a baseline experiment
 is sacreBLEU's paired bootstrap test on BLEU and chrF++ (seed from ``SACREBLEU_SEED``, 12345 by default).
+Each direction also gets the diagnostics of ``sst.eval.diagnostics`` (off-target and source-language rates,
+the identifier's error on the references, repetition, empty and too-short hypotheses, length ratio),
+averaged over the same groups.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from sacrebleu.significance import PairedTest
 
 from sst.io import read_kv
 from sst.data.langs import CHARACTER_LEVEL_TARGETS, normalize, resource_group
+from sst.eval.diagnostics import DIAGNOSTICS, LABELS, NOTE, Identifier, average_diagnostics, diagnose
 from sst.eval.results_md import environment_lines, markdown_table
 
 DECODE_FILES = ("hyp", "ref", "utt2lang", "utt2tgt_lang")
@@ -209,6 +213,8 @@ def average_rows(directions: Mapping[str, dict], has_seen_split: bool, corpus: s
             continue
         averages[label] = {"n_directions": len(rows), "n_utts": sum(d["n_utts"] for d in rows),
                            **{metric: _average(rows, metric) for metric in METRICS}}
+        if any("diagnostics" in d for d in rows):
+            averages[label]["diagnostics"] = average_diagnostics(rows)
         if any("baseline" in d for d in rows):
             averages[label]["baseline_BLEU"] = _average([d["baseline"] for d in rows if "baseline" in d],
                                                         "baseline_BLEU")
@@ -244,12 +250,14 @@ def _average_key(label: str) -> tuple:
 
 def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | None = None,
                      baseline_exp_dir: Path | None = None, bootstrap_samples: int = 1000,
-                     corpus: str = "covost2") -> dict:
+                     corpus: str = "covost2", lid_langs: Sequence[str] | None = None) -> dict:
     """Score the decode dirs of one experiment; returns the results.json content (without header info).
 
     ``seen_langs``: source languages seen in training (None: every direction counts as seen). With
     ``baseline_exp_dir``, the same ``<tag>/<set>`` decode dirs under it are compared by paired bootstrap.
     ``corpus`` (a key of ``CORPUS_GROUPS``) chooses how the directions are grouped in the averages.
+    ``lid_langs``: the languages the diagnostics' language identifier chooses among (the recipe's source and
+    target languages; the scored directions' languages are added); None: all the identifier knows.
     """
     if bootstrap_samples < 1:
         raise ValueError(f"bootstrap_samples must be positive, got {bootstrap_samples}")
@@ -258,6 +266,10 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
     seen = None if seen_langs is None else {normalize(lang) for lang in seen_langs}
     own = [read_decode_dir(path) for path in decode_dirs]
     tags = collect_directions(own)
+    if lid_langs is not None:
+        lid_langs = [*lid_langs, *(lang for directions in tags.values() for direction in directions.values()
+                                   for lang in (direction.src, direction.tgt))]
+    identifier = Identifier(lid_langs)
     baseline_hyps: dict[tuple[str, str], str] = {}
     if baseline_exp_dir is not None:
         for ddir in own:
@@ -266,7 +278,7 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
     results: dict = {"corpus": corpus, "seen_langs": None if seen is None else sorted(seen),
                      "baseline_exp_dir": None if baseline_exp_dir is None else str(baseline_exp_dir),
                      "bootstrap_samples": bootstrap_samples if baseline_exp_dir is not None else None,
-                     "tags": {}}
+                     "language_identifier": identifier.description(), "tags": {}}
     for tag, directions in sorted(tags.items()):
         rows = {}
         for name, direction in directions.items():
@@ -275,7 +287,9 @@ def score_experiment(decode_dirs: Sequence[Path], seen_langs: Sequence[str] | No
             row = {"src": direction.src, "tgt": direction.tgt,
                    "group": direction_group(corpus, direction.src, direction.tgt), "seen": seen is None or direction.src in seen, "n_utts": len(direction.utts),
                    **{metric: scores[metric] for metric in METRICS},
-                   "signatures": scores["signatures"], "decode_dirs": direction.decode_dirs}
+                   "signatures": scores["signatures"], "decode_dirs": direction.decode_dirs,
+                   "diagnostics": diagnose(zip(direction.hyps, direction.refs), direction.src, direction.tgt,
+                                           identifier)}
             if baseline_exp_dir is not None:
                 logging.info("paired bootstrap %s %s against %s (%d resamples)", tag, name,
                              baseline_exp_dir, bootstrap_samples)
@@ -309,18 +323,29 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _value(row: Mapping, column: str) -> float | None:
+    """A score (``METRICS``) or a diagnostic (``DIAGNOSTICS``) of a direction or average row; None if absent."""
+    return row.get(column) if column in METRICS else (row.get("diagnostics") or {}).get(column)
+
+
+def _cell(row: Mapping, column: str) -> str:
+    return _fmt(_value(row, column), 2 if column == "length_ratio" else 1)
+
+
 def tag_markdown(tag: str, tag_results: dict) -> str:
     """One decode tag: the table (directions, then avg rows), the footnote and the signatures."""
     directions, averages = tag_results["directions"], tag_results["averages"]
     with_baseline = any("baseline" in row for row in directions.values())
     with_groups = any(row.get("group") for row in directions.values())
-    header = ["direction", *(["group"] if with_groups else []), "seen/zero-shot", "#utts", *METRICS]
+    diagnostics = DIAGNOSTICS if any("diagnostics" in row for row in directions.values()) else ()
+    header = ["direction", *(["group"] if with_groups else []), "seen/zero-shot", "#utts", *METRICS,
+              *(LABELS[key] for key in diagnostics)]
     if with_baseline:
         header += ["baseline BLEU", "p-value", f"sig. (p<{SIGNIFICANCE_LEVEL})"]
     rows = []
     for name, row in directions.items():
         cells = [name, *([row.get("group") or ""] if with_groups else []), "seen" if row["seen"] else "zero-shot",
-                 str(row["n_utts"]), *(_fmt(row[metric]) for metric in METRICS)]
+                 str(row["n_utts"]), *(_cell(row, column) for column in (*METRICS, *diagnostics))]
         if with_baseline:
             base = row.get("baseline")
             cells += ["-", "-", "-"] if base is None else [
@@ -328,13 +353,15 @@ def tag_markdown(tag: str, tag_results: dict) -> str:
         rows.append(cells)
     for label, avg in averages.items():
         cells = [f"**{label}**", *([""] if with_groups else []), "", str(avg["n_utts"]),
-                 *(_fmt(avg[metric]) for metric in METRICS)]
+                 *(_cell(avg, column) for column in (*METRICS, *diagnostics))]
         if with_baseline:
             cells += [_fmt(avg.get("baseline_BLEU")), "", ""]
         rows.append(cells)
     text_columns = 3 if with_groups else 2
     align = ["left"] * text_columns + ["right"] * (len(header) - text_columns)
     lines = [f"## {tag}", "", markdown_table(header, rows, align), "", AVERAGES_NOTE]
+    if diagnostics:
+        lines.append(NOTE)
     gaps = tag_results.get("trfgap")
     if gaps:
         lines.append(f"{TRANSFER_GAP_NOTE} " + ", ".join(f"{name}: {gap:.1f}" for name, gap in gaps.items()) + ".")
@@ -366,6 +393,9 @@ def results_markdown(results: dict, command: str) -> str:
              *environment_lines(command)]
     if results.get("seen_langs") is not None:
         lines.append(f"- seen source languages: `{' '.join(results['seen_langs'])}`")
+    lid = results.get("language_identifier")
+    if lid:
+        lines.append(f"- language identifier: `{lid['name']} {lid['version']}` over `{' '.join(lid['languages'])}`")
     if results.get("baseline_exp_dir"):
         lines.append(f"- baseline: `{results['baseline_exp_dir']}` "
                      f"({results['bootstrap_samples']} bootstrap resamples)")
@@ -419,29 +449,36 @@ def _difference_cells(tag_results: dict, baseline: dict, kind: str, name: str, m
 
 
 def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str] = ("BLEU",)) -> str:
-    """``metrics`` of several experiments (name -> results.json content) side by side, one table per tag;
-    with several metrics, one column per experiment and metric. An experiment scored against the first
-    one (``--baseline_exp_dir``) also gets, per metric, its difference to the first and the p-value of
-    stage 6's paired bootstrap test of each direction (averages: the difference of the averages)."""
-    unknown = [metric for metric in metrics if metric not in METRICS]
+    """``metrics`` (scores of ``METRICS`` and diagnostics of ``DIAGNOSTICS``) of several experiments
+    (name -> results.json content) side by side, one table per tag; with several metrics, one column per
+    experiment and metric. An experiment scored against the first one (``--baseline_exp_dir``) also gets,
+    per score, its difference to the first and the p-value of stage 6's paired bootstrap test of each
+    direction (averages: the difference of the averages)."""
+    unknown = [metric for metric in metrics if metric not in (*METRICS, *DIAGNOSTICS)]
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {list(METRICS)}")
+        raise ValueError(f"unknown metric(s) {unknown}; known: {[*METRICS, *DIAGNOSTICS]}")
+    scores = [metric for metric in metrics if metric in METRICS]  # differences to the first: of these only
+    shown = [LABELS.get(metric, metric) for metric in metrics]
     tags = sorted({tag for results in experiments.values() for tag in results["tags"]})
     first = next(iter(experiments), None)
     compared = _compared_with_first(experiments)
-    sections = [f"# {' / '.join(metrics)} side by side", ""]
+    sections = [f"# {' / '.join(shown)} side by side", ""]
     with_gaps = False
     for tag in tags:
         groups: dict[str, str | None] = {}
+        splits: dict[str, set[str]] = {}  # direction -> seen / zero-shot in the experiments with a split
         labels: list[str] = []
         gap_names: list[str] = []
         for results in experiments.values():
             tag_results = results["tags"].get(tag, {"directions": {}, "averages": {}})
             for name, row in tag_results["directions"].items():
                 groups.setdefault(name, row.get("group"))
+                if results.get("seen_langs") is not None:
+                    splits.setdefault(name, set()).add("seen" if row["seen"] else "zero-shot")
             labels += [label for label in tag_results["averages"] if label not in labels]
             gap_names += [name for name in tag_results.get("trfgap", {}) if name not in gap_names]
         with_groups = any(groups.values())
+        texts = [*(["group"] if with_groups else []), *(["seen/zero-shot"] if splits else [])]
         directions = sorted(groups, key=lambda name: _direction_key(name, groups[name]))
         labels.sort(key=_average_key)
         baseline_tag = experiments[first]["tags"].get(tag, {}) if compared else {}
@@ -449,28 +486,30 @@ def side_by_side_markdown(experiments: Mapping[str, dict], metrics: Sequence[str
         for kind, names, display in (("directions", directions, lambda name: name),
                                      ("averages", labels, lambda label: f"**{label}**")):
             for name in names:
-                rows.append([display(name), *([groups.get(name) or ""] if with_groups else [])] + [
-                    _fmt(results["tags"].get(tag, {}).get(kind, {}).get(name, {}).get(metric))
+                rows.append([display(name), *([groups.get(name) or ""] if with_groups else []),
+                             *([" / ".join(sorted(splits.get(name, [])))] if splits else [])] + [
+                    _cell(results["tags"].get(tag, {}).get(kind, {}).get(name, {}), metric)
                     for results in experiments.values() for metric in metrics] + [
                     cell for other in compared for cell in _difference_cells(
-                        experiments[other]["tags"].get(tag, {}), baseline_tag, kind, name, metrics)])
+                        experiments[other]["tags"].get(tag, {}), baseline_tag, kind, name, scores)])
         for name in gap_names:  # TRFGap is a BLEU difference: it goes in the BLEU columns
-            rows.append([f"**TRFGap {name}**", *([""] if with_groups else [])] + [
+            rows.append([f"**TRFGap {name}**", *[""] * len(texts)] + [
                 _fmt(results["tags"].get(tag, {}).get("trfgap", {}).get(name)) if metric == "BLEU" else ""
-                for results in experiments.values() for metric in metrics] + [""] * (2 * len(metrics) * len(compared)))
+                for results in experiments.values() for metric in metrics] + [""] * (2 * len(scores) * len(compared)))
         with_gaps = with_gaps or bool(gap_names)
-        columns = [name if len(metrics) == 1 else f"{name} {metric}" for name in experiments for metric in metrics]
+        columns = [name if len(metrics) == 1 else f"{name} {label}" for name in experiments for label in shown]
         prefix = {other: "" if len(compared) == 1 else f"{other} " for other in compared}
-        columns += [f"{prefix[other]}{label} {metric}" for other in compared for metric in metrics
+        columns += [f"{prefix[other]}{label} {metric}" for other in compared for metric in scores
                     for label in ("Δ", "p")]
-        header = ["direction", *(["group"] if with_groups else []), *columns]
-        text_columns = 2 if with_groups else 1
-        sections += [f"## {tag}", "", markdown_table(header, rows, ["left"] * text_columns + ["right"] * len(columns)),
-                     ""]
-    sections.append(f"{' / '.join(metrics)} per direction; '-' where an experiment has no score. Averages (avg "
+        header = ["direction", *texts, *columns]
+        align = ["left"] * (1 + len(texts)) + ["right"] * len(columns)
+        sections += [f"## {tag}", "", markdown_table(header, rows, align), ""]
+    sections.append(f"{' / '.join(shown)} per direction; '-' where an experiment has no score. Averages (avg "
                     "rows) are plain, unweighted means of the per-direction scores of each experiment; each "
                     "experiment's seen/zero-shot split is its own (its --seen_langs).")
-    if compared:
+    if len(scores) < len(metrics):
+        sections.append(NOTE)
+    if compared and scores:
         samples = {experiments[other].get("bootstrap_samples") for other in compared}
         sections.append(f"Δ: {', '.join(compared)} minus {first}; p: p-value of that difference by sacreBLEU's "
                         f"paired bootstrap resampling test ({', '.join(str(n) for n in sorted(samples, key=str))} "

@@ -6,5 +6,7 @@
 - :mod:`sst.inference.dump_decoding`: stage 5, several dump dirs decoded in shards, resumable;
 - :mod:`sst.inference.vad` and :mod:`sst.inference.writers`: long-form segmentation and subtitle writers;
 - :mod:`sst.inference.longform`: recordings of any length translated segment by segment, and decode
-  dirs of whole recordings re-segmented to their references.
+  dirs of whole recordings re-segmented to their references;
+- :mod:`sst.inference.translator`: ``sst.Translator``, a package as a Python object (files, waveforms and
+  long recordings translated through the above); ``sst.bin.translate`` is a command over it.
 """

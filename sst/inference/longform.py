@@ -4,7 +4,7 @@ segments, written as they come; and decode dirs of whole recordings re-segmented
 Short files are translated whole (:func:`load_whole`), as stage 5 does; longer ones are decoded and
 resampled as a stream, segmented by silero-vad (two passes over the file, so memory does not grow with
 its length) and the segments translated in pools of about POOL_SECONDS of speech
-(:func:`translate_recording`).
+(:func:`translate_segments`).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import io
 import json
 import logging
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -38,6 +38,14 @@ class NoSpeech(Exception):
     """A recording in which the voice-activity detection finds no speech."""
 
 
+class Segment(NamedTuple):
+    """A translated speech segment of a recording (seconds from its start)."""
+
+    start: float
+    end: float
+    text: str
+
+
 def load_whole(path: Path) -> np.ndarray:
     """A file to translate whole, at 16 kHz; NoSpeech when it has no samples or is silent,
     AudioDecodeError when it cannot be decoded."""
@@ -55,10 +63,11 @@ def _progress(blocks: Iterable[np.ndarray], bar: tqdm) -> Iterator[np.ndarray]:
         yield block
 
 
-def translate_recording(path: Path, model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
-                        config: VadConfig, writer: TranscriptWriter, progress: bool = True) -> int:
-    """Translate a recording of any length segment by segment into ``writer``; returns the number of
-    segments. NoSpeech when the VAD finds none; AudioDecodeError when the file cannot be decoded."""
+def translate_segments(path: Path, model, tokenizer, vad, tgt_lang: str, options: dict, device: str,
+                       config: VadConfig, progress: bool = True) -> Iterator[Segment]:
+    """Translate a recording of any length segment by segment, yielding the segments in order as each pool
+    is decoded. NoSpeech when the VAD finds none; AudioDecodeError when the file cannot be decoded (both
+    before the first segment)."""
     duration = audio_duration(path)
     with tqdm(total=duration, unit="s", desc=f"{path.name}: voice activity", disable=not progress,
               bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]") as bar:
@@ -70,12 +79,13 @@ def translate_recording(path: Path, model, tokenizer, vad, tgt_lang: str, option
         raise NoSpeech(f"{path}: no speech found in {num_samples / SAMPLE_RATE:.1f} s of audio (silent?)")
     pool: dict[int, np.ndarray] = {}
 
-    def flush() -> None:
+    def flush() -> list[Segment]:
         hypotheses = decode_utterances(model, tokenizer, pool, {index: tgt_lang for index in pool}, options,
                                        device, progress=False)
-        for index in sorted(pool):
-            writer.write(segments[index].start_s, segments[index].end_s, hypotheses[index])
+        translated = [Segment(segments[index].start_s, segments[index].end_s, hypotheses[index])
+                      for index in sorted(pool)]
         pool.clear()
+        return translated
 
     with tqdm(total=num_samples / SAMPLE_RATE, unit="s", desc=f"{path.name}: translating", disable=not progress,
               bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]") as bar:
@@ -83,10 +93,9 @@ def translate_recording(path: Path, model, tokenizer, vad, tgt_lang: str, option
         for index, (_, samples) in enumerate(cut_segments(blocks, segments)):
             pool[index] = samples
             if sum(len(pooled) for pooled in pool.values()) >= POOL_SECONDS * SAMPLE_RATE:
-                flush()
+                yield from flush()
         if pool:
-            flush()
-    return len(segments)
+            yield from flush()
 
 
 def _audio_digest(paths: list[Path]) -> str:
@@ -127,10 +136,12 @@ def decode_longform(model_dir: Path, data_dirs: list[Path], output_dirs: list[Pa
                 model, tokenizer = (model, tokenizer) if model is not None else load_packed(model_dir, device)
                 vad = vad or load_vad()
                 buffer = io.StringIO()
+                writer = TranscriptWriter(buffer, "json", recording)
                 try:
-                    translate_recording(Path(data.wav_scp[recording]), model, tokenizer, vad,
-                                        data.utt2tgt_lang[utts[0]], options, device, config,
-                                        TranscriptWriter(buffer, "json", recording), progress=False)
+                    for segment in translate_segments(Path(data.wav_scp[recording]), model, tokenizer, vad,
+                                                      data.utt2tgt_lang[utts[0]], options, device, config,
+                                                      progress=False):
+                        writer.write(*segment)
                 except (AudioDecodeError, NoSpeech) as error:
                     logging.warning("%s: recording %s: %s; its %d segments get empty hypotheses",
                                     data_dir, recording, error, len(utts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Mapping
 
 import yaml
 
@@ -18,13 +19,19 @@ def add_decode_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{key}", type=type(value), default=None, help=f"overrides the config (default {value})")
 
 
+def checked_options(options: Mapping[str, object], source: object) -> dict:
+    """``options`` as a dict after checking that each is a decoding setting; ValueError naming ``source``
+    (the config file, the function given them) otherwise."""
+    unknown = set(options) - set(DECODE_DEFAULTS)
+    if unknown:
+        raise ValueError(f"{source}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+    return dict(options)
+
+
 def decode_options(args: argparse.Namespace) -> dict:
     """The decoding settings: defaults, then the config file, then command-line overrides."""
     options = dict(DECODE_DEFAULTS)
     if args.config:
-        options.update(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {})
-    unknown = set(options) - set(DECODE_DEFAULTS)
-    if unknown:
-        raise ValueError(f"{args.config}: unknown decoding settings {sorted(unknown)}; known: {sorted(DECODE_DEFAULTS)}")
+        options.update(checked_options(yaml.safe_load(args.config.read_text(encoding="utf-8")) or {}, args.config))
     options.update({k: getattr(args, k) for k in DECODE_DEFAULTS if getattr(args, k) is not None})
     return options

@@ -3,7 +3,8 @@
 YAML front matter (language, license, tags, datasets, metrics, base_model), then what the model is
 (encoder, decoder, adapters, trainable and frozen parameters, package kind), its training data (the
 dump dirs of the experiment's config: utterances per direction) and config, its results (the
-experiment's RESULTS.md, when stage 6 has written one) and the command that translates a file with it.
+experiment's RESULTS.md, when stage 6 has written one, and its results.json as the front matter's
+``model-index``) and the command and Python lines that translate a file with it.
 ``sst.models.packing.pack`` writes it; ``sst.bin.score`` writes it again after scoring. The card
 describes the model and changes nothing it computes: provenance leaves it out of a model's
 fingerprint (sst.data.provenance.model_fingerprint).
@@ -55,6 +56,12 @@ def _dump_dirs(config: dict, split: str) -> list[Path]:
     return sorted({Path(entry[0]).parent for entry in config.get(f"{split}_data_path_and_name_and_type") or []})
 
 
+def recipe_dir(exp_dir: Path) -> Path | None:
+    """The recipe folder of an experiment dir (``<recipe>/exp/<name>``); None for one outside an ``exp/``."""
+    resolved = Path(exp_dir).resolve()
+    return resolved.parents[1] if resolved.parent.name == "exp" else None
+
+
 def _is_hub_id(name: str) -> bool:
     return not Path(name).exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", name) is not None
 
@@ -78,6 +85,26 @@ def _encoder_class(packed: Path) -> str:
     return ENCODER_CLASSES[model_type].__name__ if model_type in ENCODER_CLASSES else model_type
 
 
+def model_index(model_name: str, results: dict, dataset: str) -> list[dict]:
+    """The ``model-index`` front matter of an experiment's results.json (sst.bin.score): BLEU and chrF++ of
+    each scored direction, with sacreBLEU's signature, through huggingface_hub's EvalResult, so the hub shows
+    the scores. The hub has no speech-translation task type: ``translation``, named "Speech translation"."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    evaluations = []
+    for tag, scored in results["tags"].items():
+        for direction, row in scored["directions"].items():
+            split = Path(row["decode_dirs"][0]).name.split("_")[0] if row.get("decode_dirs") else None
+            evaluations += [EvalResult(task_type="translation", task_name="Speech translation", dataset_type=dataset,
+                                       dataset_name=f"{dataset} {direction} ({tag})", dataset_config=direction,
+                                       dataset_split=split, metric_type=metric_type, metric_name=metric,
+                                       metric_value=round(row[metric], 2), metric_config=row["signatures"][metric])
+                            for metric, metric_type in (("BLEU", "bleu"), ("chrF++", "chrf"))]
+    if not evaluations:
+        return []
+    return ModelCardData(model_name=model_name, eval_results=evaluations).to_dict()["model-index"]
+
+
 def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     """The card of the package in ``packed`` (read from its package.json and config.yaml) of the
     experiment ``exp_dir``; ``model_dir`` is the path the translate command names."""
@@ -86,7 +113,9 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     config_file = exp_dir / "config.yaml" if (exp_dir / "config.yaml").is_file() else packed / "config.yaml"
     config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     model_conf = config.get("model_conf") or {}
-    encoder, decoder = (str(model_conf.get(key, "")) for key in ("encoder_model", "decoder_model"))
+    # An adapter-only package's bases as it names them (a published one: by hub id), a full one's as trained.
+    named = {base["option"]: base["from"] for base in manifest.get("bases", {}).values()}
+    encoder, decoder = (str(named.get(key, model_conf.get(key, ""))) for key in ("encoder_model", "decoder_model"))
     dumps = {split: {dump: (_utterances(dump), _directions(dump)) for dump in _dump_dirs(config, split)}
              for split in ("train", "valid")}
     directions = Counter()
@@ -94,12 +123,17 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
         directions.update(counts)
     languages = sorted({lang for pair in directions for lang in pair})
     targets = sorted({tgt for _, tgt in directions}) or ["en"]
-    recipe = exp_dir.resolve().parents[1].name if exp_dir.resolve().parent.name == "exp" else None
+    recipe = recipe_dir(exp_dir).name if recipe_dir(exp_dir) is not None else None
     front = {"language": languages, "license": "other", "tags": ["speech-translation", "sst", "adapters", "espnet"],
              "datasets": [recipe] if recipe else [], "metrics": ["bleu", "chrf", "ter"]}
     hub_bases = [name for name in (encoder, decoder) if _is_hub_id(name)]
     if hub_bases:  # a local base (e.g. the SAMU export) has no hub id to name
         front["base_model"] = hub_bases
+    if (exp_dir / "results.json").is_file():
+        index = model_index(exp_dir.name, json.loads((exp_dir / "results.json").read_text(encoding="utf-8")),
+                            recipe or "sst")
+        if index:
+            front["model-index"] = index
     params = manifest["parameters"]
     total = params["trainable"] + params["frozen"]
     kind = manifest["kind"]
@@ -138,7 +172,10 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
               "## Results", "", _results(exp_dir), "",
               "## Use", "", "```sh",
               f"python -m sst.bin.translate --model_dir {model_dir} --tgt_lang {targets[0]} a.wav",
-              "```", "", "Any audio format (wav, flac, mp3, m4a, ...) and length; `--format srt` writes subtitles "
+              "```", "", "```python", "from sst import Translator", "",
+              f'translator = Translator.from_pretrained("{model_dir}")',
+              f'print(translator.translate(["a.wav"], tgt_lang="{targets[0]}"))', "```", "",
+              "Any audio format (wav, flac, mp3, m4a, ...) and length; `--format srt` writes subtitles "
               "(`python -m sst.bin.translate --help`).", ""]
     return "\n".join(lines)
 

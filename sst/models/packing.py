@@ -6,7 +6,8 @@ Two kinds, told apart by ``package.json`` (a package without one is a full packa
   them and every weight: needs neither the hub nor the original checkpoints (offline clusters).
 - ``adapters``: only the trained tensors (every parameter that has ``requires_grad`` in the trained model:
   adapters, length adaptor, ``keep_trainable`` tensors) plus, for each frozen part (encoder base, decoder
-  base), the hub id or absolute path it came from and a digest of its frozen tensors. Loading builds the
+  base), the hub id or path it came from (relative to the package inside its recipe folder, so a copied
+  recipe folder keeps working) and a digest of its frozen tensors. Loading builds the
   model from those bases through the normal ``from_pretrained`` path (``sst.models.pretrained``), refuses
   a base whose digest differs, and loads the trained tensors over it. About a tenth of a full package for
   the paper's system (tools/bench/REPORT_fullsize.md).
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Mapping
@@ -33,7 +35,7 @@ from sst.io import existing_dir, replace_dir, temp_path
 from sst.models.checkpoints import trained_state
 from sst.models.freezing import parameter_report
 from sst.models.hub import ModelNotFoundError
-from sst.models.model_card import MANIFEST, PACKED, write_model_card
+from sst.models.model_card import MANIFEST, PACKED, recipe_dir, write_model_card
 from sst.models.pretrained import load_feature_extractor, load_tokenizer, quiet_loading
 from sst.models.speech_translation import SpeechTranslationModel
 
@@ -84,9 +86,19 @@ def base_digests(model: torch.nn.Module) -> dict[str, str]:
     return {part: tensors_digest(frozen_tensors(model, prefix)) for part, (_, prefix) in BASE_PARTS.items()}
 
 
-def base_source(name_or_dir: str) -> str:
-    """How a package names a base: a local dir by its absolute path, a hub id as it is."""
-    return str(Path(name_or_dir).resolve()) if Path(name_or_dir).is_dir() else str(name_or_dir)
+def base_source(name_or_dir: str, package: Path, tree: Path | None) -> str:
+    """How a package names a base: a hub id as it is; a local dir inside ``tree`` (the recipe folder of the
+    package) by its path relative to ``package`` (``../../samu_x/encoder_hf``), so the folder can be copied
+    or moved; any other local dir by its absolute path."""
+    if not Path(name_or_dir).is_dir():
+        return str(name_or_dir)
+    base = Path(name_or_dir).resolve()
+    return os.path.relpath(base, package.resolve()) if tree and base.is_relative_to(tree.resolve()) else str(base)
+
+
+def located_base(source: str, package: Path) -> str:
+    """Where a base a package names is: a relative path (see :func:`base_source`) from the package dir."""
+    return os.path.normpath(package / source) if source.startswith(".") else source
 
 
 def package_kind(packed: Path) -> str | None:
@@ -161,7 +173,8 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
         config["model_conf"] = {**model_conf, "encoder_model": "encoder", "decoder_model": "decoder",
                                 "pretrained": False}
     else:
-        sources = {option: base_source(model_conf[option]) for option, _ in BASE_PARTS.values()}
+        recipe = recipe_dir(exp_dir)
+        sources = {option: base_source(model_conf[option], out, recipe) for option, _ in BASE_PARTS.values()}
         config["model_conf"] = {**model_conf, **sources}
         manifest["bases"] = {part: {"from": sources[option], "option": option, "sha256": bases[part],
                                     "tensors": len(frozen_tensors(model, prefix))}
@@ -191,11 +204,11 @@ def check_bases(packed: Path, model: torch.nn.Module, bases: Mapping[str, Mappin
     """ValueError (one line) when a base the model was built from is not the one the package was made on."""
     for part, digest in base_digests(model).items():
         if digest != bases[part]["sha256"]:
+            source = located_base(bases[part]["from"], packed)
             raise ValueError(
-                f"{packed}: the {part} base {bases[part]['from']} is not the one this adapter-only package was "
+                f"{packed}: the {part} base {source} is not the one this adapter-only package was "
                 f"trained on (digest of its frozen weights {digest[:12]}, recorded {bases[part]['sha256'][:12]}); "
-                f"put that base back at {bases[part]['from']}, or repack the experiment with --pack full "
-                "where it is")
+                f"put that base back at {source}, or repack the experiment with --pack full where it is")
 
 
 def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslationModel, PreTrainedTokenizerBase]:
@@ -210,6 +223,9 @@ def load_packed(model_dir: Path, device: str = "cpu") -> tuple[SpeechTranslation
     for key in ("encoder_model", "decoder_model", "target_vocabulary") if kind == "full" else ("target_vocabulary",):
         if config["model_conf"].get(key):
             config["model_conf"][key] = str(packed / config["model_conf"][key])
+    if kind == "adapters":  # bases in the package's recipe folder are named relative to it
+        for option, _ in BASE_PARTS.values():
+            config["model_conf"][option] = located_base(config["model_conf"][option], packed)
     try:
         with quiet_loading():
             model = SpeechTranslationModel(**config["model_conf"])

@@ -36,14 +36,10 @@ class SamuModel(AbsESPnetModel):
         layerdrop: float = 0.05,
     ):
         super().__init__()
-        backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
-                                       mask_time_length=mask_time_length, layerdrop=layerdrop)
-        if normalize_waveform is None:  # as the checkpoint's feature extractor does
-            normalize_waveform = normalizes_waveform(encoder_model)
-        self.encoder = SpeechEncoder(backbone, normalize_waveform)
+        self.encoder = student_encoder(encoder_model, pretrained, freeze, keep_trainable, normalize_waveform,
+                                       mask_time_prob, mask_time_length, layerdrop)
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
-        _freeze_encoder_groups(self.encoder, freeze, keep_trainable)
 
     def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
         """Utterance embeddings in the teacher's space, (batch, teacher_dim), in [-1, 1]."""
@@ -62,7 +58,22 @@ class SamuModel(AbsESPnetModel):
         return {}
 
 
-def _freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
+def student_encoder(encoder_model: str, pretrained: bool, freeze: Sequence[str], keep_trainable: Sequence[str],
+                    normalize_waveform: bool | None, mask_time_prob: float, mask_time_length: int,
+                    layerdrop: float) -> SpeechEncoder:
+    """The student of stage 3 (either objective): the encoder checkpoint with SpecAugment-style masking and
+    layerdrop, its frozen groups frozen; waveforms normalised as its feature extractor does unless
+    ``normalize_waveform`` says otherwise."""
+    backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+                                   mask_time_length=mask_time_length, layerdrop=layerdrop)
+    if normalize_waveform is None:
+        normalize_waveform = normalizes_waveform(encoder_model)
+    encoder = SpeechEncoder(backbone, normalize_waveform)
+    freeze_encoder_groups(encoder, freeze, keep_trainable)
+    return encoder
+
+
+def freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
     """Freeze groups of the speech encoder: ``feature_projection``, ``encoder`` (all transformer or
     conformer layers) or ``layers.N`` for single layers; a CNN feature encoder is always frozen."""
     backbone = encoder.backbone

@@ -14,12 +14,13 @@ from espnet2.tasks.abs_task import scheduler_classes
 
 from sst.data.provenance import Provenance, describe, dump_fingerprint, file_digest, model_fingerprint
 from sst.tasks.base import ModelConfTask
+from sst.tasks.preemption import EXIT_CODES, catching_preemption
 
-# Trainer options that say where and how fast to train, not what is learnt: an experiment may resume
-# with other values.
+# Trainer options that say where and how fast to train and how often to checkpoint, not what is learnt:
+# an experiment may resume with other values.
 RESOURCE_OPTIONS = ("--ngpu", "--multiprocessing_distributed", "--num_workers", "--dist_backend",
                     "--dist_launcher", "--dist_init_method", "--dist_world_size", "--dist_rank", "--local_rank",
-                    "--use_tensorboard", "--log_interval")
+                    "--use_tensorboard", "--log_interval", "--save_every_updates")
 # An explicit scheduler_conf.max_steps more than this factor off the run's real updates gets a warning.
 MAX_STEPS_TOLERANCE = 1.25
 
@@ -161,11 +162,20 @@ def with_derived_schedule(task: type[ModelConfTask], cmd: list[str]) -> list[str
 
 def run_espnet(task: type[ModelConfTask], cmd: list[str]) -> None:
     """Run ESPnet's trainer for ``task`` (resuming from the last checkpoint when there is one), with the
-    learning-rate schedule's length derived from the data when the config leaves it out."""
+    learning-rate schedule's length derived from the data when the config leaves it out.
+
+    A preemption signal stops it with a checkpoint (sst.tasks.trainer); with ESPnet's own training
+    processes (--multiprocessing_distributed) this process waits for them, and exits with their code."""
     require_gpus(cmd)
     cmd = with_derived_schedule(task, cmd)
     logging.info("ESPnet %s arguments: %s", task.__name__, " ".join(cmd))
-    task.main(cmd=cmd)
+    with catching_preemption():
+        try:
+            task.main(cmd=cmd)
+        except torch.multiprocessing.ProcessExitedException as error:
+            if error.exit_code in EXIT_CODES:
+                raise SystemExit(error.exit_code) from None
+            raise
 
 
 def is_main_process() -> bool:

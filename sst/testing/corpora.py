@@ -8,6 +8,7 @@ The readers at the end take a CoVoST-2 style corpus (the mini_st demo's) through
 from __future__ import annotations
 
 import csv
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -371,3 +372,74 @@ def write_mini_st_data_dir(out: Path, clips: int, corpus_dir: Path = MINI_ST_COR
                    utt2spk={u: u for u in utts}, utt2lang={u: "mul" for u in utts},
                    utt2tgt_lang={u: "en" for u in utts})
     return sum(sf.info(str(p)).duration for p in paths)
+
+
+# ---------------------------------------------------------------- a Common Voice release as SAMU data
+
+@dataclass
+class CommonVoiceRelease:
+    """Paths of a fixture Common Voice release (on the CoVoST-2 fixture) and what SAMU data may take from it.
+
+    usable: lang -> clip name -> seconds of every clip ``--samu_data commonvoice`` selects without a cap.
+    held_out: lang -> the clips it must never select (CoVoST-2 dev/test clips and re-readings of their
+    sentences). durations_table: the languages whose folder has clip_durations.tsv.
+    """
+
+    covost_dir: Path
+    commonvoice_dir: Path
+    usable: dict[str, dict[str, float]]
+    held_out: dict[str, set[str]]
+    durations_table: tuple[str, ...]
+
+
+# Clips CoVoST-2 does not use: (lang, stem, sentence, seconds, held out). The held-out ones are other
+# speakers reading CoVoST-2 dev/test sentences, spelled otherwise (case, punctuation, spaces, NFD).
+CV_EXTRA_CLIPS = [
+    ("fr", "common_voice_fr_300001", "au revoir", 0.5, True),  # test "Au revoir."
+    ("fr", "common_voice_fr_300002", "  BONSOIR  !", 0.5, True),  # dev "Bonsoir."
+    ("fr", "common_voice_fr_300003", unicodedata.normalize("NFD", "« Fichier abîmé »"), 0.5, True),  # dev
+    ("fr", "common_voice_fr_300004", "bonjour à tous !", 0.5, False),  # a train sentence: may be used
+    *[("fr", f"common_voice_fr_3001{i:02d}", f"Phrase libre numéro {i}.", 0.25 * (1 + i % 4), False)
+      for i in range(12)],
+    ("de", "common_voice_de_400001", "TSCHÜSS!", 0.5, True),  # test "Tschüss."
+    *[("de", f"common_voice_de_4001{i:02d}", f"Freier Satz Nummer {i}.", 0.5, False) for i in range(3)],
+    # Common Voice has it, CoVoST-2 does not
+    *[("pl", f"common_voice_pl_5001{i:02d}", f"Zdanie numer {i}.", 0.5, False) for i in range(3)],
+]
+# (lang, clip stem, seconds) of the CoVoST-2 fixture's train clips Common Voice validated and holds
+CV_COVOST_TRAIN_CLIPS = [("fr", "common_voice_fr_100001", 1.0), ("fr", "common_voice_fr_100002", 0.5),
+                         ("fr", "common_voice_fr_100003", 0.75), ("fr", "common_voice_fr_100004", 0.5),
+                         ("fr", "common_voice_fr_100005", 0.2), ("de", "common_voice_de_200001", 0.5),
+                         ("de", "common_voice_de_200002", 0.75)]
+CV_COVOST_HELD_OUT = {"fr": ["common_voice_fr_100006", "common_voice_fr_100007", "common_voice_fr_100008",
+                             "common_voice_fr_100009", "common_voice_fr_100011"],
+                      "de": ["common_voice_de_200003", "common_voice_de_200004"]}
+
+
+def make_commonvoice_release(root: Path) -> CommonVoiceRelease:
+    """The CoVoST-2 fixture (make_covost2_corpus) whose Common Voice release also holds CV_EXTRA_CLIPS: other
+    readings of dev/test sentences, a reading of a train sentence, free clips in fr, de and pl (a language
+    CoVoST-2 lacks). fr has a clip_durations.tsv; de and pl durations come from the clips."""
+    corpus = make_covost2_corpus(root)
+    usable: dict[str, dict[str, float]] = {}
+    held: dict[str, set[str]] = {lang: {f"{stem}.mp3" for stem in stems} for lang, stems in CV_COVOST_HELD_OUT.items()}
+    for lang, stem, seconds in CV_COVOST_TRAIN_CLIPS:
+        usable.setdefault(lang, {})[f"{stem}.mp3"] = seconds
+    rows: dict[str, list[tuple[str, ...]]] = {}
+    for i, (lang, stem, sentence, seconds, is_held) in enumerate(CV_EXTRA_CLIPS):
+        write_mp3(corpus.commonvoice_dir / lang / "clips" / f"{stem}.mp3", seconds)
+        rows.setdefault(lang, []).append((f"reader{i:02d}{lang}" + "e" * 16, f"{stem}.mp3", sentence, "2", "0",
+                                          "", "", ""))
+        (held.setdefault(lang, set()).add(f"{stem}.mp3") if is_held
+         else usable.setdefault(lang, {}).__setitem__(f"{stem}.mp3", seconds))
+    for lang, extra in rows.items():
+        validated = corpus.commonvoice_dir / lang / "validated.tsv"
+        if validated.is_file():
+            with open(validated, "a", encoding="utf-8", newline="") as f:
+                csv.writer(f, **TSV_STYLE).writerows(extra)
+        else:
+            write_tsv(validated, CV_COLUMNS, extra)
+    fr_seconds = {**usable["fr"], **{name: 0.5 for name in held["fr"]}}
+    write_tsv(corpus.commonvoice_dir / "fr" / "clip_durations.tsv", ("clip", "duration[ms]"),
+              [(name, str(round(seconds * 1000))) for name, seconds in sorted(fr_seconds.items())])
+    return CommonVoiceRelease(corpus.covost_dir, corpus.commonvoice_dir, usable, held, ("fr",))

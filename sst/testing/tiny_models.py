@@ -436,14 +436,17 @@ def small_st_model(encoder_model: Path, decoder_model: Path, **overrides) -> Spe
 
 
 def st_experiment(exp: Path, model_conf: dict, config: dict | None = None, seed: int = 0,
-                  move_trained: float = 0.0, bar_eos: bool = False) -> tuple[Path, SpeechTranslationModel]:
+                  move_trained: float = 0.0, bar_eos: bool = False,
+                  favour_token: int | None = None) -> tuple[Path, SpeechTranslationModel]:
     """An experiment dir as stage 4 leaves it: ``exp/config.yaml`` (``config`` with ``model_conf``) and one
     epoch checkpoint, ``exp/1epoch.pth``, of ``SpeechTranslationModel(**model_conf)`` built after
     ``torch.manual_seed(seed)``.
 
     ``move_trained``: its trainable tensors moved by that times standard normal noise (so a package shows
     whether they were kept); ``bar_eos``: its LM-head bias bars ``</s>``, so every decoding runs to
-    ``max_length`` (a frozen tensor edited: only a full package holds it). Returns the checkpoint and the
+    ``max_length`` (a frozen tensor edited: only a full package holds it); ``favour_token``: that bias makes
+    this token id win every step, so each translation is that token repeated (readable text, unlike an
+    untrained model's). Returns the checkpoint and the
     model saved in it.
     """
     import yaml
@@ -462,6 +465,8 @@ def st_experiment(exp: Path, model_conf: dict, config: dict | None = None, seed:
                     param.add_(move_trained * torch.randn_like(param))
         if bar_eos:
             model.mbart.final_logits_bias[:, model.mbart.config.eos_token_id] = -1e4
+        if favour_token is not None:
+            model.mbart.final_logits_bias[:, favour_token] = 1e4
     torch.save(model.state_dict(), exp / "1epoch.pth")
     return exp / "1epoch.pth", model
 
