@@ -146,7 +146,7 @@ def test_samu_train_exports_the_trained_encoder(samu_exp: Path, tiny_wav2vec2: P
     assert (samu_exp / "encoder_hf" / "preprocessor_config.json").is_file()
     trained = torch.load(checkpoint, map_location="cpu", weights_only=True)
     exported = Wav2Vec2Model.from_pretrained(samu_exp / "encoder_hf").state_dict()
-    prefix = "encoder.wav2vec2."
+    prefix = "encoder.backbone."
     assert set(exported) == {key[len(prefix):] for key in trained if key.startswith(prefix)}
     initial = Wav2Vec2Model.from_pretrained(tiny_wav2vec2).state_dict()
     for key, value in exported.items():
@@ -369,7 +369,7 @@ def test_st_train_packs_a_model_with_untouched_frozen_weights(st_exp: Path, samu
     state = model.state_dict()
     encoder = Wav2Vec2Model.from_pretrained(samu_exp / "encoder_hf").state_dict()
     for key, value in encoder.items():
-        assert torch.equal(state[f"encoder.wav2vec2.{key}"], value), key
+        assert torch.equal(state[f"encoder.backbone.{key}"], value), key
     mbart = MBartForConditionalGeneration.from_pretrained(tiny_mbart).state_dict()
     decoder_keys = [key for key in mbart if not key.startswith("model.encoder.")]
     assert "model.decoder.layers.1.fc2.weight" in decoder_keys and "lm_head.weight" in decoder_keys

@@ -166,7 +166,7 @@ def test_feature_extractor_of_a_directory_without_one_is_xlsrs(tiny_wav2vec2: Pa
     Wav2Vec2Model.from_pretrained(tiny_wav2vec2).save_pretrained(encoder)  # weights and config only
     extractor = load_feature_extractor(str(encoder))
     assert extractor.to_dict() == load_feature_extractor(XLSR_300M).to_dict()
-    assert f"{encoder} has no preprocessor_config.json: using XLS-R's feature-extractor settings" in caplog.text
+    assert f"{encoder} has no preprocessor_config.json: using {XLSR_300M}'s feature-extractor settings" in caplog.text
 
 
 @pytest.mark.parametrize("encoder", ["/no/such/encoder", "nobody/no-such-encoder"])
@@ -190,10 +190,10 @@ def samu_model(encoder: Path, **overrides) -> SamuModel:
 
 def test_samu_loss_falls_and_cnn_stays_frozen(tiny_wav2vec2: Path) -> None:
     model = samu_model(tiny_wav2vec2)
-    cnn = model.encoder.wav2vec2.feature_extractor
+    cnn = model.encoder.backbone.feature_extractor
     assert all(not p.requires_grad for p in cnn.parameters())
     assert trainable_names(model) == {n for n, _ in model.named_parameters()
-                                      if not n.startswith("encoder.wav2vec2.feature_extractor.")}
+                                      if not n.startswith("encoder.backbone.feature_extractor.")}
     before = clone_state(model)
     speech, lengths = padded_noise([12000, 8000, 5000, 9600])
     teacher = torch.nn.functional.normalize(torch.randn(4, 16, generator=torch.Generator().manual_seed(1)), dim=-1)
@@ -211,9 +211,9 @@ def test_samu_loss_falls_and_cnn_stays_frozen(tiny_wav2vec2: Path) -> None:
     assert losses[-1] < 0.5 * losses[0], losses
     after = model.state_dict()
     for key in before:
-        if key.startswith("encoder.wav2vec2.feature_extractor."):
+        if key.startswith("encoder.backbone.feature_extractor."):
             assert torch.equal(after[key], before[key]), key
-    for key in ("projection.weight", "pooling.score.0.weight", "encoder.wav2vec2.encoder.layers.0.attention.k_proj.weight"):
+    for key in ("projection.weight", "pooling.score.0.weight", "encoder.backbone.encoder.layers.0.attention.k_proj.weight"):
         assert not torch.equal(after[key], before[key]), key
 
 
@@ -237,11 +237,11 @@ def test_samu_freeze_groups(tiny_wav2vec2: Path) -> None:
     model = samu_model(tiny_wav2vec2, freeze=["feature_projection", "encoder"], keep_trainable=[r"layers\.1\."])
     trainable = trainable_names(model)
     assert {n for n in trainable if n.startswith("encoder.")} == {
-        n for n, _ in model.named_parameters() if n.startswith("encoder.wav2vec2.encoder.layers.1.")}
+        n for n, _ in model.named_parameters() if n.startswith("encoder.backbone.encoder.layers.1.")}
     assert {"pooling.score.0.weight", "projection.weight", "projection.bias"} <= trainable
     model = samu_model(tiny_wav2vec2, freeze=["layers.0"])
-    assert not any(n.startswith("encoder.wav2vec2.encoder.layers.0.") for n in trainable_names(model))
-    assert "encoder.wav2vec2.encoder.layers.1.attention.k_proj.weight" in trainable_names(model)
+    assert not any(n.startswith("encoder.backbone.encoder.layers.0.") for n in trainable_names(model))
+    assert "encoder.backbone.encoder.layers.1.attention.k_proj.weight" in trainable_names(model)
     with pytest.raises(ConfigError, match="unknown freeze group"):
         samu_model(tiny_wav2vec2, freeze=["layers.7"])
 
@@ -420,7 +420,7 @@ def in_lna_groups(name: str, encoder_side: bool, decoder_side: bool) -> bool:
     self_attn"); the length adaptor always trains, the CNN and everything else stays frozen."""
     if name.startswith("length_adaptor."):
         return True
-    inner = name.removeprefix("encoder.wav2vec2.")
+    inner = name.removeprefix("encoder.backbone.")
     if inner != name:
         return encoder_side and bool(re.match(r"(feature_projection\.layer_norm|encoder\.layer_norm|"
                                               r"encoder\.layers\.\d+\.(attention|layer_norm|final_layer_norm))\.", inner))
@@ -437,9 +437,9 @@ def test_lna_configs_train_the_papers_groups(config: str, tiny_wav2vec2: Path, t
     names = [name for name, _ in model.named_parameters()]
     expected = {name for name in names if in_lna_groups(name, *LNA_CONFIGS[config])}
     assert trainable_names(model) == expected
-    assert "encoder.wav2vec2.encoder.layers.1.feed_forward.output_dense.weight" not in expected
+    assert "encoder.backbone.encoder.layers.1.feed_forward.output_dense.weight" not in expected
     assert ("mbart.model.decoder.layers.1.encoder_attn.k_proj.weight" in expected) == LNA_CONFIGS[config][1]
-    assert ("encoder.wav2vec2.encoder.layers.1.attention.k_proj.weight" in expected) == LNA_CONFIGS[config][0]
+    assert ("encoder.backbone.encoder.layers.1.attention.k_proj.weight" in expected) == LNA_CONFIGS[config][0]
 
 
 def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: Path, tiny_mbart: Path) -> None:
@@ -447,14 +447,14 @@ def test_st_lna_and_full_finetuning_freeze_the_right_parameters(tiny_wav2vec2: P
     trainable = trainable_names(lna)
     assert not any(".feature_extractor." in n for n in trainable)  # the CNN stays frozen
     assert not any(n.startswith(("encoder_adapters", "decoder_adapters")) for n, _ in lna.named_parameters())
-    assert {"encoder.wav2vec2.encoder.layers.0.attention.k_proj.weight",
-            "encoder.wav2vec2.encoder.layers.1.layer_norm.weight",
-            "encoder.wav2vec2.feature_projection.layer_norm.weight",
+    assert {"encoder.backbone.encoder.layers.0.attention.k_proj.weight",
+            "encoder.backbone.encoder.layers.1.layer_norm.weight",
+            "encoder.backbone.feature_projection.layer_norm.weight",
             "mbart.model.decoder.layers.0.self_attn.q_proj.weight",
             "mbart.model.decoder.layers.1.encoder_attn.v_proj.bias",
             "mbart.model.decoder.layers.1.final_layer_norm.weight",
             "mbart.model.decoder.layer_norm.weight"} <= trainable
-    for frozen in ("encoder.wav2vec2.encoder.layers.0.feed_forward.intermediate_dense.weight",
+    for frozen in ("encoder.backbone.encoder.layers.0.feed_forward.intermediate_dense.weight",
                    "mbart.model.decoder.layers.0.fc1.weight", "mbart.model.shared.weight"):
         assert frozen not in trainable
     assert {n.split(".")[0] for n in trainable} == {"encoder", "mbart", "length_adaptor"}
@@ -527,11 +527,11 @@ def test_full_size_samu_model(full_size_configs: tuple[str, str], caplog: pytest
     model = SamuTask.build_model(Namespace(model_conf={"encoder_model": str(encoder), "pretrained": False,
                                                        "teacher_dim": 768}))
     report = parameter_report(model)
-    cnn = sum(p.numel() for p in model.encoder.wav2vec2.feature_extractor.parameters())
+    cnn = sum(p.numel() for p in model.encoder.backbone.feature_extractor.parameters())
     assert 4.0e6 < cnn < 4.5e6
     assert report["encoder"]["frozen"] == cnn
     assert 305e6 < report["encoder"]["trainable"] < 315e6
     assert report["pooling"]["trainable"] == 1024 * 256 + 256 + 256 + 1
     assert report["projection"]["trainable"] == 1024 * 768 + 768
-    assert model.encoder.wav2vec2.config.mask_time_prob == 0.05 and model.encoder.wav2vec2.config.layerdrop == 0.05
+    assert model.encoder.backbone.config.mask_time_prob == 0.05 and model.encoder.backbone.config.layerdrop == 0.05
     assert f"{report['total']['trainable']:,}" in caplog.text

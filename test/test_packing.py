@@ -174,7 +174,7 @@ def test_packing_refuses_a_checkpoint_whose_frozen_weights_are_not_its_base(tiny
     exp = tmp_path / "exp" / "st_tiny"
     checkpoint, _ = make_experiment(exp, tiny_wav2vec2, tiny_mbart)
     state = torch.load(checkpoint, weights_only=True)
-    state["encoder.wav2vec2.encoder.layers.0.attention.k_proj.weight"][0, 0] += 1e-3
+    state["encoder.backbone.encoder.layers.0.attention.k_proj.weight"][0, 0] += 1e-3
     torch.save(state, checkpoint)
     with pytest.raises(PackageError, match=r"its frozen encoder differs from .*; pack it with --pack full$"):
         pack(exp, checkpoint)

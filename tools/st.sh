@@ -107,7 +107,8 @@ Options of the stages [default]:
   --st_config F              ST training config [${st_config}]; others in conf/tuning/:
                              train_st_xlsr_adapter.yaml, train_st_samu_full_ft.yaml, train_st_xlsr_lna.yaml
   --decode_config F          decoding config [${decode_config}]
-  --encoder_model M          XLS-R the SAMU training starts from (hub id or dir) [${encoder_model}]
+  --encoder_model M          speech encoder the SAMU training starts from (hub id or dir): wav2vec 2.0 / XLS-R /
+                             MMS, HuBERT, WavLM, data2vec-audio or w2v-BERT 2.0 [${encoder_model}]
   --teacher_model M          sentence-embedding teacher [${teacher_model}]
   --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
   --samu_exp D, --st_exp D   experiment dirs [${samu_exp:-exp/samu_<samu config name>_<samu tag>},

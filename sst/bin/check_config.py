@@ -81,6 +81,22 @@ def check_trainer_keys(task: type[ModelConfTask], config: dict) -> None:
                    accepted_keywords(scheduler_classes[scheduler], skip=1), scheduler)
 
 
+def samu_student(export: str, recipe_dir: Path) -> str | None:
+    """The packaged student a SAMU export path ``exp/samu_<config>[_<tag>]/encoder_hf`` will be trained from:
+    the ``encoder_model`` of the recipe's ``conf/tuning/<config>.yaml`` (the longest name that fits), if bundled."""
+    parts = Path(export).parts
+    if len(parts) < 2 or parts[-1] != "encoder_hf" or not parts[-2].startswith("samu_"):
+        return None
+    exp_name = parts[-2].removeprefix("samu_")
+    configs = [path for path in (recipe_dir / "conf" / "tuning").glob("train_samu*.yaml")
+               if exp_name == path.stem or exp_name.startswith(path.stem + "_")]
+    if not configs:
+        return None
+    config = yaml.safe_load(max(configs, key=lambda path: len(path.stem)).read_text(encoding="utf-8")) or {}
+    student = str((config.get("model_conf") or {}).get("encoder_model", ""))
+    return student if student in BUNDLED else None
+
+
 def full_size_model_conf(task: type[ModelConfTask], model_conf: dict, recipe_dir: Path) -> tuple[dict, list[str]]:
     """``model_conf`` for a random-weight build: model paths resolved against the recipe folder, paths that
     do not exist yet replaced by the real checkpoint the parameter defaults to. Returns it and notes."""
@@ -94,8 +110,8 @@ def full_size_model_conf(task: type[ModelConfTask], model_conf: dict, recipe_dir
         if local.is_dir():
             conf[key] = str(local)
         elif value not in BUNDLED:
-            conf[key] = defaults[key]
-            notes.append(f"{key}: {value} does not exist yet; checked with the architecture of {defaults[key]}")
+            conf[key] = samu_student(value, recipe_dir) or defaults[key]
+            notes.append(f"{key}: {value} does not exist yet; checked with the architecture of {conf[key]}")
     if conf.get("target_vocabulary"):
         vocabulary = recipe_dir / str(conf["target_vocabulary"])
         if vocabulary.is_file():

@@ -9,7 +9,7 @@ student on the same data, fine-tuned with CTC on the transcripts' characters (no
 the token list is written once to ``<output_dir>/tokens.txt``), exported the same way.
 
 Any option not listed here is passed to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
-The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``Wav2Vec2Model.from_pretrained``.
+The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``from_pretrained`` of the student's own class (``Wav2Vec2Model`` for XLS-R).
 An experiment dir made from other data, config, trainer options or initial encoder stops with one line.
 """
 from __future__ import annotations
@@ -46,8 +46,8 @@ def teacher_dim(dump_dir: Path) -> int:
 
 
 def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path) -> Path:
-    """Save the trained Wav2Vec2 of ``task``'s model, best checkpoint, with ``save_pretrained``; returns the
-    checkpoint.
+    """Save the trained speech encoder (of its own class) of ``task``'s model, best checkpoint, with
+    ``save_pretrained``; returns the checkpoint.
 
     The feature-extractor settings are copied from the encoder training started from.
     """
@@ -55,7 +55,7 @@ def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path) -
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     model, _ = task.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
-    model.encoder.wav2vec2.save_pretrained(export_dir)
+    model.encoder.backbone.save_pretrained(export_dir)
     extractor = load_feature_extractor(config["model_conf"]["encoder_model"])
     extractor.save_pretrained(export_dir)
     (export_dir / "sst_export.txt").write_text(f"exported from {checkpoint}\n", encoding="utf-8")

@@ -33,7 +33,7 @@ from sst.tasks.st import STTask
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dump_arguments(parser)
-    parser.add_argument("--encoder_model", default=None, help="HF Wav2Vec2 dir or id (SAMU export or XLS-R)")
+    parser.add_argument("--encoder_model", default=None, help="HF speech-encoder dir or id (SAMU export, XLS-R, HuBERT, WavLM, data2vec-audio, w2v-BERT 2.0)")
     parser.add_argument("--decoder_model", default=None, help="mBART-50 dir or hub id")
     parser.add_argument("--target_vocabulary", default=None,
                         help="trimmed target vocabulary file (sst.bin.target_vocab); default: the config's, else none")

@@ -12,9 +12,13 @@ from sst.errors import ConfigError
 
 CONFIG_ROOT = Path(__file__).parent / "configs"
 XLSR_300M = "facebook/wav2vec2-xls-r-300m"
+W2V_BERT = "facebook/w2v-bert-2.0"
 LABSE = "sentence-transformers/LaBSE"
 MBART50_MMT = "facebook/mbart-large-50-many-to-many-mmt"
-BUNDLED = (XLSR_300M, LABSE, MBART50_MMT)
+# The other students' architectures (pretrained: false, check_config), found by hub id like the above.
+OTHER_STUDENTS = ("facebook/wav2vec2-xls-r-1b", "facebook/mms-300m", "facebook/mms-1b", "facebook/hubert-large-ll60k",
+                  "utter-project/mHuBERT-147", "microsoft/wavlm-large")
+BUNDLED = (XLSR_300M, W2V_BERT, *OTHER_STUDENTS, LABSE, MBART50_MMT)
 
 
 def bundled_config_dir(hub_id: str) -> Path | None:

@@ -25,9 +25,7 @@ from torch import nn
 
 from sst.io import DataDirError, read_kv, write_kv, write_text
 from sst.models.architectures import XLSR_300M
-from sst.models.pretrained import load_speech_encoder
-from sst.models.samu import freeze_encoder_groups
-from sst.models.speech_encoder import SpeechEncoder
+from sst.models.samu import student_encoder
 
 BLANK, UNKNOWN, WORD_BOUNDARY = "<blank>", "<unk>", "|"
 
@@ -95,17 +93,15 @@ class CtcControlModel(AbsESPnetModel):
         pretrained: bool = True,
         freeze: Sequence[str] = (),
         keep_trainable: Sequence[str] = (),
-        normalize_waveform: bool = True,
+        normalize_waveform: bool | None = None,
         mask_time_prob: float = 0.05,
         mask_time_length: int = 10,
         layerdrop: float = 0.05,
     ):
         super().__init__()
-        backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
-                                       mask_time_length=mask_time_length, layerdrop=layerdrop)
-        self.encoder = SpeechEncoder(backbone, normalize_waveform)
+        self.encoder = student_encoder(encoder_model, pretrained, freeze, keep_trainable, normalize_waveform,
+                                       mask_time_prob, mask_time_length, layerdrop)
         self.head = nn.Linear(self.encoder.output_dim, vocab_size)
-        freeze_encoder_groups(self.encoder, freeze, keep_trainable)
 
     def forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor,
                 text_lengths: torch.Tensor, **kwargs) -> tuple[torch.Tensor, dict, torch.Tensor]:

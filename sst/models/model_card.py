@@ -77,6 +77,14 @@ def _results(exp_dir: Path) -> str:
     return "\n".join(f"#{line}" if line.startswith("#") else line for line in lines).strip()
 
 
+def _encoder_class(packed: Path) -> str:
+    """The transformers class of the package's speech encoder, by the ``model_type`` of its config."""
+    from sst.models.speech_encoder import ENCODER_CLASSES
+
+    model_type = json.loads((packed / "encoder" / "config.json").read_text(encoding="utf-8"))["model_type"]
+    return ENCODER_CLASSES[model_type].__name__ if model_type in ENCODER_CLASSES else model_type
+
+
 def model_index(model_name: str, results: dict, dataset: str) -> list[dict]:
     """The ``model-index`` front matter of an experiment's results.json (sst.bin.score): BLEU and chrF++ of
     each scored direction, with sacreBLEU's signature, through huggingface_hub's EvalResult, so the hub shows
@@ -131,7 +139,7 @@ def card_text(packed: Path, exp_dir: Path, model_dir: Path) -> str:
     kind = manifest["kind"]
     lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).strip(), "---", "",
              f"# {exp_dir.name}", "",
-             f"Speech translation with a frozen speech encoder (`{encoder}`, Wav2Vec2 / XLS-R) and a frozen mBART "
+             f"Speech translation with a frozen speech encoder (`{encoder}`, {_encoder_class(packed)}) and a frozen mBART "
              f"decoder (`{decoder}`), joined by a {model_conf.get('length_adaptor_layers', 3)}-layer length adaptor, "
              f"with bottleneck adapters (encoder {model_conf.get('encoder_adapter_dim', 768)}, decoder "
              f"{model_conf.get('decoder_adapter_dim', 768)} dims) in every layer; frozen groups "

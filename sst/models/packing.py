@@ -47,7 +47,7 @@ KINDS = ("adapters", "full")
 DEFAULT_KIND = "adapters"
 # The frozen parts an adapter-only package takes from a base: the model_conf option naming the base and
 # the prefix of the part's names in the model's state dict.
-BASE_PARTS = {"encoder": ("encoder_model", "encoder.wav2vec2."), "decoder": ("decoder_model", "mbart.")}
+BASE_PARTS = {"encoder": ("encoder_model", "encoder.backbone."), "decoder": ("decoder_model", "mbart.")}
 
 
 class PackageError(UserError):
@@ -167,7 +167,7 @@ def pack(exp_dir: Path, checkpoint: Path, kind: str = DEFAULT_KIND, out: Path | 
                 source = model_conf[BASE_PARTS[part][0]]
                 raise PackageError(f"{checkpoint}: its frozen {part} differs from {source}, the base it names "
                                    f"(changed since training?); pack it with --pack full")
-    model.encoder.wav2vec2.config.save_pretrained(tmp / "encoder")
+    model.encoder.backbone.config.save_pretrained(tmp / "encoder")
     load_feature_extractor(model_conf["encoder_model"]).save_pretrained(tmp / "encoder")
     model.mbart.config.save_pretrained(tmp / "decoder")
     model.mbart.generation_config.save_pretrained(tmp / "decoder")

@@ -1,4 +1,4 @@
-"""SAMU-XLS-R: a speech encoder distilled toward a sentence-embedding teacher (LaBSE)."""
+"""SAMU-XLS-R: a speech encoder (XLS-R or another student) distilled toward a sentence-embedding teacher."""
 from __future__ import annotations
 
 import logging
@@ -12,7 +12,7 @@ from torch import nn
 from sst.models import freezing
 from sst.models.architectures import XLSR_300M
 from sst.models.pooling import AttentionPooling
-from sst.models.pretrained import load_speech_encoder
+from sst.models.pretrained import load_speech_encoder, normalizes_waveform
 from sst.models.speech_encoder import SpeechEncoder
 
 
@@ -30,18 +30,16 @@ class SamuModel(AbsESPnetModel):
         pretrained: bool = True,
         freeze: Sequence[str] = (),
         keep_trainable: Sequence[str] = (),
-        normalize_waveform: bool = True,
+        normalize_waveform: bool | None = None,
         mask_time_prob: float = 0.05,
         mask_time_length: int = 10,
         layerdrop: float = 0.05,
     ):
         super().__init__()
-        wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
-                                       mask_time_length=mask_time_length, layerdrop=layerdrop)
-        self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
+        self.encoder = student_encoder(encoder_model, pretrained, freeze, keep_trainable, normalize_waveform,
+                                       mask_time_prob, mask_time_length, layerdrop)
         self.pooling = AttentionPooling(self.encoder.output_dim, pooling_dim)
         self.projection = nn.Linear(self.encoder.output_dim, teacher_dim)
-        freeze_encoder_groups(self.encoder, freeze, keep_trainable)
 
     def embed(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> torch.Tensor:
         """Utterance embeddings in the teacher's space, (batch, teacher_dim), in [-1, 1]."""
@@ -60,12 +58,27 @@ class SamuModel(AbsESPnetModel):
         return {}
 
 
+def student_encoder(encoder_model: str, pretrained: bool, freeze: Sequence[str], keep_trainable: Sequence[str],
+                    normalize_waveform: bool | None, mask_time_prob: float, mask_time_length: int,
+                    layerdrop: float) -> SpeechEncoder:
+    """The student of stage 3 (either objective): the encoder checkpoint with SpecAugment-style masking and
+    layerdrop, its frozen groups frozen; waveforms normalised as its feature extractor does unless
+    ``normalize_waveform`` says otherwise."""
+    backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+                                   mask_time_length=mask_time_length, layerdrop=layerdrop)
+    if normalize_waveform is None:
+        normalize_waveform = normalizes_waveform(encoder_model)
+    encoder = SpeechEncoder(backbone, normalize_waveform)
+    freeze_encoder_groups(encoder, freeze, keep_trainable)
+    return encoder
+
+
 def freeze_encoder_groups(encoder: SpeechEncoder, frozen: Sequence[str], keep_trainable: Sequence[str]) -> None:
-    """Freeze groups of the XLS-R encoder: ``feature_projection``, ``encoder`` (all transformer
-    layers) or ``layers.N`` for single layers; the CNN feature encoder is always frozen."""
-    wav2vec2 = encoder.wav2vec2
-    groups = {"feature_projection": wav2vec2.feature_projection, "encoder": wav2vec2.encoder}
-    groups.update({f"layers.{i}": layer for i, layer in enumerate(wav2vec2.encoder.layers)})
+    """Freeze groups of the speech encoder: ``feature_projection``, ``encoder`` (all transformer or
+    conformer layers) or ``layers.N`` for single layers; a CNN feature encoder is always frozen."""
+    backbone = encoder.backbone
+    groups = {"feature_projection": backbone.feature_projection, "encoder": backbone.encoder}
+    groups.update({f"layers.{i}": layer for i, layer in enumerate(backbone.encoder.layers)})
     freezing.freeze(groups, frozen, keep_trainable)
     if frozen:
         logging.info("frozen encoder groups: %s", ", ".join(frozen))

@@ -17,8 +17,8 @@ from sst.models.adapters import attach_adapters
 from sst.models import freezing
 from sst.models.architectures import MBART50_MMT, XLSR_300M
 from sst.models.length_adaptor import LengthAdaptor
-from sst.models.pretrained import load_mbart, load_speech_encoder
-from sst.models.speech_encoder import SpeechEncoder
+from sst.models.pretrained import load_mbart, load_speech_encoder, normalizes_waveform
+from sst.models.speech_encoder import SpeechEncoder, freeze_feature_encoder
 from sst.models.vocabulary import read_vocabulary, to_mbart, to_trimmed, trim_mbart
 
 IGNORE_ID = -1
@@ -64,16 +64,18 @@ class SpeechTranslationModel(AbsESPnetModel):
         freeze: Sequence[str] = ("encoder", "decoder"),
         keep_trainable: Sequence[str] = (),
         label_smoothing: float = 0.1,
-        normalize_waveform: bool = True,
+        normalize_waveform: bool | None = None,
         mask_time_prob: float = 0.0,
         encoder_layerdrop: float = 0.0,
         decoder_layerdrop: float = 0.0,
         target_vocabulary: str | None = None,
     ):
         super().__init__()
-        wav2vec2 = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
+        backbone = load_speech_encoder(encoder_model, pretrained=pretrained, mask_time_prob=mask_time_prob,
                                        layerdrop=encoder_layerdrop)
-        self.encoder = SpeechEncoder(wav2vec2, normalize_waveform)
+        if normalize_waveform is None:  # as the checkpoint's feature extractor does
+            normalize_waveform = normalizes_waveform(encoder_model)
+        self.encoder = SpeechEncoder(backbone, normalize_waveform)
         mbart = load_mbart(decoder_model, pretrained=pretrained, decoder_layerdrop=decoder_layerdrop)
         # Only mBART's decoder and LM head are used: the text encoder is dropped to save memory.
         mbart.model.encoder = None
@@ -89,7 +91,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         self.config = mbart.config
         self.length_adaptor = LengthAdaptor(self.encoder.output_dim, mbart.config.d_model,
                                             length_adaptor_layers, length_adaptor_kernel)
-        self.encoder_adapters = self._maybe_adapters(wav2vec2.encoder.layers, wav2vec2.config.hidden_size,
+        self.encoder_adapters = self._maybe_adapters(backbone.encoder.layers, backbone.config.hidden_size,
                                                      encoder_adapter_dim, adapter_dropout)
         self.decoder_adapters = self._maybe_adapters(mbart.model.decoder.layers, mbart.config.d_model,
                                                      decoder_adapter_dim, adapter_dropout)
@@ -97,7 +99,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         decoder = mbart.model.decoder
         # ModuleDicts keep the HF attribute names, so keep_trainable regexes see e.g. "layer_norm.weight".
         freeze_groups = {
-            "encoder": wav2vec2,
+            "encoder": backbone,
             "decoder": nn.ModuleDict({"layers": decoder.layers, "layer_norm": decoder.layer_norm,
                                       "layernorm_embedding": decoder.layernorm_embedding}),
             "embeddings": nn.ModuleDict({"shared": mbart.model.shared, "embed_positions": decoder.embed_positions,
@@ -106,7 +108,7 @@ class SpeechTranslationModel(AbsESPnetModel):
         # mBART's token embeddings and LM head are always frozen (they are tied and huge).
         freezing.freeze(freeze_groups, sorted(set(freeze) | {"embeddings"}), keep_trainable)
         # The CNN feature encoder stays frozen even where a keep_trainable regex matches its layer norms.
-        wav2vec2.freeze_feature_encoder()
+        freeze_feature_encoder(backbone)
 
     @staticmethod
     def _maybe_adapters(layers, dim: int, bottleneck: int, dropout: float) -> nn.ModuleList:

@@ -30,9 +30,9 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from tqdm import tqdm
-from transformers import (AutoTokenizer, BertConfig, BertModel, BertTokenizer, MBartConfig,
-                          MBartForConditionalGeneration, PreTrainedTokenizerBase, Wav2Vec2Config,
-                          Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertModel, BertTokenizer, MBartConfig,
+                          MBartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerBase,
+                          SeamlessM4TFeatureExtractor, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
 
 from sst.data.langs import mbart_code
 from sst.testing.corpora import TextPair
@@ -91,6 +91,47 @@ def build_tiny_wav2vec2(out_dir: Path, seed: int = 0, hidden_size: int = 64, num
     Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
                              return_attention_mask=True).save_pretrained(out_dir)
     write_note(out_dir, {**note, "parameters": sum(p.numel() for p in model.parameters()), "samples_per_frame": 320})
+    return model
+
+
+# The tiny students of the other classes (wav2vec2 is build_tiny_wav2vec2's): the same 64-dim, 2-layer
+# transformer (conformer for w2v-BERT); the CNN family shares XLS-R's CNN geometry (320 samples per frame).
+_TINY_TRANSFORMER = {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
+                     "hidden_dropout": 0.1, "attention_dropout": 0.1, "activation_dropout": 0.0,
+                     "feat_proj_dropout": 0.1, "layerdrop": 0.0, "mask_time_prob": 0.05, "mask_time_length": 5,
+                     "apply_spec_augment": True}
+_TINY_CNN = {"conv_dim": (32,) * 7, "conv_stride": (5, 2, 2, 2, 2, 2, 2), "conv_kernel": (10, 3, 3, 3, 3, 2, 2),
+             "conv_bias": True, "feat_extract_activation": "gelu", "num_conv_pos_embeddings": 16,
+             "num_conv_pos_embedding_groups": 4, "hidden_act": "gelu"}
+TINY_ENCODER_CONFIGS: dict[str, dict] = {
+    "hubert": {**_TINY_TRANSFORMER, **_TINY_CNN, "feat_extract_norm": "layer", "do_stable_layer_norm": True},
+    "wavlm": {**_TINY_TRANSFORMER, **_TINY_CNN, "feat_extract_norm": "layer", "do_stable_layer_norm": True,
+              "num_buckets": 32, "max_bucket_distance": 100},
+    "data2vec-audio": {**_TINY_TRANSFORMER, **_TINY_CNN, "conv_pos_kernel_size": 5},
+    "wav2vec2-bert": {**_TINY_TRANSFORMER, "feature_projection_input_dim": 160, "conv_depthwise_kernel_size": 5,
+                      "output_hidden_size": 64},
+}
+TINY_ENCODER_TYPES = ("wav2vec2", *TINY_ENCODER_CONFIGS)
+
+
+def build_tiny_speech_encoder(model_type: str, out_dir: Path, seed: int = 0) -> PreTrainedModel:
+    """A tiny random student of ``model_type`` (``TINY_ENCODER_TYPES``) and its feature extractor in
+    ``out_dir``, saved with ``save_pretrained`` as the real checkpoints are."""
+    from sst.models.speech_encoder import ENCODER_CLASSES
+
+    if model_type == "wav2vec2":
+        return build_tiny_wav2vec2(out_dir, seed=seed)
+    out_dir = Path(out_dir)
+    torch.manual_seed(seed)
+    model = ENCODER_CLASSES[model_type](AutoConfig.for_model(model_type, **TINY_ENCODER_CONFIGS[model_type]))
+    model.save_pretrained(out_dir)
+    if model_type == "wav2vec2-bert":
+        SeamlessM4TFeatureExtractor().save_pretrained(out_dir)
+    else:
+        Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True,
+                                 return_attention_mask=True).save_pretrained(out_dir)
+    write_note(out_dir, {"role": f"tiny {type(model).__name__} student", "weights": "random", "seed": seed,
+                         "parameters": sum(p.numel() for p in model.parameters())})
     return model
 
 

@@ -50,7 +50,7 @@ class TrainingStep:
         self.phases: list[tuple[float, float, float]] = []
         self.frozen_with_grad = 0
         self.cnn_output_requires_grad = False
-        self.model.encoder.wav2vec2.feature_extractor.register_forward_hook(self._record_cnn_output)
+        self.model.encoder.backbone.feature_extractor.register_forward_hook(self._record_cnn_output)
 
     def __call__(self) -> None:
         start = self.timer()
