@@ -7,23 +7,19 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from transformers import AutoTokenizer
 
 from sst.bin import translate
 from sst.inference.translator import Translator
 from sst.testing.corpora import MINI_ST_CORPUS
-from sst.testing.tiny_models import packed_st_model
+from sst.testing.tiny_models import packed_repeating_model
 
 QUANTIZED_LINEAR = torch.ao.nn.quantized.dynamic.Linear
 
 
 @pytest.fixture(scope="module")
 def model_dir(tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A full package whose decoder says one word over and over: a translation both variants must agree on."""
-    tokenizer = AutoTokenizer.from_pretrained(tiny_mbart)
-    word = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("hello")[0])
-    return packed_st_model(tmp_path_factory.mktemp("int8") / "st_exp", tiny_wav2vec2, tiny_mbart, kind="full",
-                           favour_token=word)
+    """A package whose decoder says one word over and over: a translation both variants must agree on."""
+    return packed_repeating_model(tmp_path_factory.mktemp("int8") / "st_exp", tiny_wav2vec2, tiny_mbart)
 
 
 @pytest.fixture(scope="module")
