@@ -431,6 +431,25 @@ def test_st_inference_decodes_again_with_other_options(decoded: Decoded, st_dump
     assert mtimes([out / "hyp"]) != before and sorted(read_kv(out / "hyp")) == sorted(read_kv(decoded.nj1 / "hyp"))
 
 
+def test_st_inference_quantize_int8_decodes_again_and_is_refused_on_gpus(
+        decoded: Decoded, st_dumps: Path, text_exp: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "decode_st_int8" / "train_multi"
+    shutil.copytree(decoded.nj1, out)
+    argv = decode_argv(text_exp, st_dumps / "train_multi", out, decoded.config)
+    caplog.set_level(logging.INFO)
+    with one_thread():
+        st_inference.main(argv + ["--quantize", "int8"])  # fp32 hypotheses are not reused
+        assert f"{out / 'hyp'}: (re)doing (changed: options.quantize)" in caplog.messages
+        assert sorted(read_kv(out / "hyp")) == sorted(read_kv(decoded.nj1 / "hyp"))
+        assert all(read_kv(out / "hyp").values())
+        caplog.clear()
+        st_inference.main(argv)  # nor the other way round
+    assert f"{out / 'hyp'}: (re)doing (changed: options.quantize)" in caplog.messages
+    assert read_kv(out / "hyp") == read_kv(decoded.nj1 / "hyp")
+    with pytest.raises(ValueError, match="--quantize int8: dynamic int8 quantization runs on the CPU only, not on cuda"):
+        st_inference.main(argv + ["--quantize", "int8", "--ngpu", "1"])
+
+
 @pytest.mark.parametrize("stage", ["samu", "st"])
 def test_training_into_an_experiment_of_other_data_stops_in_one_line(
         stage: str, samu_exp: Path, st_exp: Path, tiny_wav2vec2: Path, tiny_mbart: Path, st_dumps: Path) -> None:

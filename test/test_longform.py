@@ -345,6 +345,9 @@ def test_longform_decode_writes_a_decode_dir_of_the_reference_segments(untrained
     before = (decode_dir / "hyp").stat().st_mtime_ns
     longform_decode.main(argv)
     assert (decode_dir / "hyp").stat().st_mtime_ns == before
+    longform_decode.main(argv + ["--quantize", "int8"])  # another decoding: the fp32 hypotheses are not reused
+    assert (decode_dir / "hyp").stat().st_mtime_ns != before
+    assert sorted(read_kv(decode_dir / "hyp")) == sorted(segments)
     score.main(["--exp_dir", str(tmp_path / "exp"), "--decode_dirs", str(decode_dir)])
     assert "## decode_st_longform" in (tmp_path / "exp" / "RESULTS.md").read_text()
 

@@ -557,6 +557,23 @@ def test_target_vocab_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str
     assert not any(call[0] == "target_vocab" or "--target_vocabulary" in call for call in calls_of(calls_file))
 
 
+def test_quantize_wiring(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """--quantize int8 reaches stage 5, which decodes into its own decode_<tag>_int8 dirs; the default passes nothing."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    common = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--src_langs", "fr", "--ngpu", "0"]
+    result = run([*common, "--quantize", "int8"], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (decode,) = [call[1:] for call in calls_of(calls_file) if call[0] == "st_inference"]
+    assert decode[decode.index("--quantize") + 1] == "int8"
+    assert decode[decode.index("--output_dir") + 1] == "exp/st_train_st_samu_adapter_fr-en/decode_st_int8/test_fr_en"
+    calls_file.unlink()
+    assert run(common, recipe, env).returncode == 0
+    (decode,) = [call[1:] for call in calls_of(calls_file) if call[0] == "st_inference"]
+    assert "--quantize" not in decode
+    assert decode[decode.index("--output_dir") + 1] == "exp/st_train_st_samu_adapter_fr-en/decode_st/test_fr_en"
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_zero_shot_samu_defaults_to_every_source_language(recipe: str, tmp_path: Path,
                                                           recorded_calls: tuple[dict[str, str], Path]) -> None:

@@ -16,7 +16,6 @@ import pytest
 import srt
 import webvtt
 from huggingface_hub import ModelCard
-from transformers import AutoTokenizer
 
 from sst.data.audio import load_resampled, write_flac
 from sst.demo.make_long_recording import join_clips
@@ -24,7 +23,7 @@ from sst.inference.translator import Translator
 from sst.inference.vad import SAMPLE_RATE, VadConfig
 from sst.inference.web import TranslationPage, card_languages
 from sst.testing.corpora import MINI_ST_CORPUS, REPO
-from sst.testing.tiny_models import packed_st_model
+from sst.testing.tiny_models import packed_repeating_model
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
@@ -32,10 +31,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 @pytest.fixture(scope="module")
 def model_dir(tiny_wav2vec2: Path, tiny_mbart: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A full package whose decoder says one word over and over, so every translation is readable text."""
-    tokenizer = AutoTokenizer.from_pretrained(tiny_mbart)
-    word = tokenizer.convert_tokens_to_ids(tokenizer.tokenize("hello")[0])
-    return packed_st_model(tmp_path_factory.mktemp("web") / "st_exp", tiny_wav2vec2, tiny_mbart, kind="full",
-                           favour_token=word)
+    return packed_repeating_model(tmp_path_factory.mktemp("web") / "st_exp", tiny_wav2vec2, tiny_mbart)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ pack=adapters
 target_vocab=false
 target_vocab_extra=""
 inference_args=""
+quantize=none
 inference_nj=""
 gpu_inference=false
 inference_tag=""
@@ -132,6 +133,8 @@ Options of the stages [default]:
                              trains with it (default --st_exp gets _trimmed); hypotheses stay ordinary text [${target_vocab}]
   --target_vocab_extra "F ..." plain-text files whose pieces the trimmed vocabulary keeps too [${target_vocab_extra}]
   --inference_args "..."     more options of sst.bin.st_inference, e.g. "--beam_size 10" [${inference_args}]
+  --quantize Q               none, or int8: stage 5 (long-form too) decodes on the CPU with int8 linear
+                             layers (sst.inference.quantize); the default --inference_tag gets _int8 [${quantize}]
   --inference_nj N           decoding processes per test set [${inference_nj:---nj}]
   --gpu_inference BOOL       decode on --ngpu GPUs [${gpu_inference}]
   --inference_tag T          decode dirs are <st_exp>/decode_<T>/<set> [${inference_tag:-decode config name minus decode_, then --inference_args}]
@@ -239,6 +242,7 @@ inference_nj="${inference_nj:-${nj}}"
 if [ -z "${inference_tag}" ]; then  # as ESPnet's asr.sh names its decode dirs
     inference_tag="$(basename "${decode_config}" .yaml)$(echo "${inference_args}" | sed -e 's/--/_/g' -e 's/[ |=/]//g')"
     inference_tag="${inference_tag#decode_}"
+    [ "${quantize}" = none ] || inference_tag="${inference_tag}_${quantize}"
 fi
 decode_dir="${st_exp}/decode_${inference_tag}"
 
@@ -359,16 +363,18 @@ fi
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     log "Stage 5: decoding into ${decode_dir}"
     if [ "${gpu_inference}" = true ]; then inference_ngpu="${ngpu}"; else inference_ngpu=0; fi
+    quantize_args=""
+    [ "${quantize}" = none ] || quantize_args="--quantize ${quantize}"
     log "decoding $(echo ${test_sets}) (log: ${decode_dir}/logs/decode.log)"
     ${decode_cmd} --gpu "${inference_ngpu}" --cpus "${inference_nj}" "${decode_dir}/logs/decode.log" \
         python -m sst.bin.st_inference --model_dir "${st_exp}" --dump_dir $(dumps ${test_sets}) \
         --output_dir $(for set in ${test_sets}; do echo "${decode_dir}/${set}"; done) \
-        --config "${decode_config}" --nj "${inference_nj}" --ngpu "${inference_ngpu}" ${inference_args}
+        --config "${decode_config}" --nj "${inference_nj}" --ngpu "${inference_ngpu}" ${quantize_args} ${inference_args}
     if [ -n "${longform_sets}" ]; then
         log "long-form decoding $(echo ${longform_sets}) (log: ${decode_dir}_longform/logs/decode.log)"
         ${decode_cmd} --gpu "${inference_ngpu}" --cpus 1 "${decode_dir}_longform/logs/decode.log" \
             python -m sst.bin.longform_decode --model_dir "${st_exp}" --data_dir $(printf 'data/%s ' ${longform_sets}) \
-            --output_dir $(printf "${decode_dir}_longform/%s " ${longform_sets}) --config "${decode_config}" ${longform_args}
+            --output_dir $(printf "${decode_dir}_longform/%s " ${longform_sets}) --config "${decode_config}" ${quantize_args} ${longform_args}
     fi
 fi
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sst.inference.longform import decode_longform
 from sst.inference.options import add_decode_options, decode_options
+from sst.inference.quantize import add_quantize_option
 from sst.inference.vad import add_vad_options, vad_config
 
 
@@ -31,6 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output_dir", type=Path, nargs="+", required=True, help="one decode dir per --data_dir")
     add_vad_options(parser)
     add_decode_options(parser)
+    add_quantize_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if len(args.data_dir) != len(args.output_dir):
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     for data_dir in args.data_dir:
         if not (data_dir / "segments").is_file():
             parser.error(f"{data_dir}: no segments file; long-form scoring needs the reference segments")
-    decode_longform(args.model_dir, args.data_dir, args.output_dir, decode_options(args), vad_config(args))
+    decode_longform(args.model_dir, args.data_dir, args.output_dir, decode_options(args), vad_config(args), args.quantize)
 
 
 if __name__ == "__main__":

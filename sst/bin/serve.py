@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from sst.inference.options import add_decode_options, decode_options
+from sst.inference.quantize import add_quantize_option
 from sst.inference.translator import Translator, package_path
 from sst.inference.vad import add_vad_options, vad_config
 from sst.inference.web import TranslationPage, build_app, card_languages
@@ -34,13 +35,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=7860, help="port to listen on [7860]")
     add_vad_options(parser)
     add_decode_options(parser)
+    add_quantize_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine unasked
 
     package = package_path(args.model_dir)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    translator = Translator.from_pretrained(package, device=device, **decode_options(args))
+    device = "cuda" if torch.cuda.is_available() and args.quantize == "none" else "cpu"
+    translator = Translator.from_pretrained(package, device=device, quantize=args.quantize, **decode_options(args))
     languages = args.tgt_langs or card_languages(package) or [args.tgt_lang]
     if args.tgt_lang not in languages:
         languages = [args.tgt_lang, *languages]

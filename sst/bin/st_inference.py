@@ -16,6 +16,8 @@ decodes, when started again, only the utterances missing there, in the batches a
 would have used, so its ``hyp`` is the same. ``hyp`` is written last. An output dir is skipped when it
 was made from the same packed model, decoding options and dump (sst.data.provenance); when any of them
 changed, it is decoded again from scratch (partial hypotheses of other inputs are dropped).
+``--quantize int8`` decodes with int8 linear layers on the CPU (sst.inference.quantize); it counts as a
+decoding option in that record, so int8 never reuses fp32 hypotheses or the other way round.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 
 from sst.inference.dump_decoding import decode_dump_dirs
 from sst.inference.options import add_decode_options, decode_options
+from sst.inference.quantize import add_quantize_option
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,12 +38,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nj", type=int, default=1, help="parallel decoding processes")
     parser.add_argument("--ngpu", type=int, default=0, help="GPUs to spread the processes over")
     add_decode_options(parser)
+    add_quantize_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if len(args.dump_dir) != len(args.output_dir):
         parser.error(f"{len(args.dump_dir)} --dump_dir but {len(args.output_dir)} --output_dir; give one output per input")
 
-    decode_dump_dirs(args.model_dir, args.dump_dir, args.output_dir, decode_options(args), args.nj, args.ngpu)
+    decode_dump_dirs(args.model_dir, args.dump_dir, args.output_dir, decode_options(args), args.nj, args.ngpu,
+                     args.quantize)
 
 
 if __name__ == "__main__":

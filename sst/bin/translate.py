@@ -30,6 +30,7 @@ import torch
 from sst.data.audio import AudioDecodeError, audio_duration
 from sst.inference.longform import NoSpeech, load_whole
 from sst.inference.options import add_decode_options, decode_options
+from sst.inference.quantize import add_quantize_option
 from sst.inference.translator import Translator, package_path
 from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, vad_config
 from sst.inference.writers import FORMATS, SUFFIXES, TranscriptWriter
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
                              "input for srt/vtt/json; never = translate each file whole [auto]")
     add_vad_options(parser)
     add_decode_options(parser)
+    add_quantize_option(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.format == "text" and args.output_dir is not None:
@@ -109,8 +111,9 @@ def main(argv: list[str] | None = None) -> None:
     if not whole and not segmented:
         sys.exit(1)
 
-    translator = Translator.from_pretrained(package_path(args.model_dir, "--model_dir"),
-                                            "cuda" if torch.cuda.is_available() else "cpu", **options)
+    device = "cuda" if torch.cuda.is_available() and args.quantize == "none" else "cpu"
+    translator = Translator.from_pretrained(package_path(args.model_dir, "--model_dir"), device,
+                                            quantize=args.quantize, **options)
     hypotheses = dict(zip(whole, translator.translate(list(whole.values()), args.tgt_lang,
                                                       progress=len(whole) > int(options["batch_size"]))))
     with open(args.output, "w", encoding="utf-8") if args.output else contextlib.nullcontext(sys.stdout) as shared:

@@ -26,6 +26,7 @@ from sst.data.audio import dumped_lengths, read_dumped
 from sst.data.provenance import Provenance, dump_fingerprint, model_fingerprint
 from sst.inference.batching import length_sorted_batches, padded_batches
 from sst.inference.beam_search import translate_batches
+from sst.inference.quantize import check_quantize, quantize_model, recorded_settings
 from sst.io import atomic_open, existing_dir, read_kv, write_kv
 from sst.models.packing import PACKED, load_packed
 
@@ -61,12 +62,13 @@ def _consolidate_partial(output_dir: Path, hypotheses: dict[str, str]) -> None:
 
 def _decode_shard(rank: int, model_dir: Path, job_batches: list[list[list[Key]]], wavs: dict[Key, str],
                   tgt_langs: dict[Key, str], output_dirs: list[Path], options: dict, ngpu: int,
-                  threads: int) -> None:
+                  threads: int, quantize: str) -> None:
     """Decode this job's batches, appending each batch's hypotheses to ``<output_dir>/partial/job<rank>.txt``
     (one write, flush and fsync per batch and output dir: a kill loses at most the batch in flight)."""
     torch.set_num_threads(threads)
     device = f"cuda:{rank % ngpu}" if ngpu > 0 else "cpu"
     model, tokenizer = load_packed(model_dir, device)
+    model = quantize_model(model, quantize, device)
     mine = job_batches[rank]
     files = {}
     try:
@@ -88,15 +90,18 @@ def _decode_shard(rank: int, model_dir: Path, job_batches: list[list[list[Key]]]
 
 
 def decode_dump_dirs(model_dir: Path, dump_dirs: list[Path], output_dirs: list[Path], options: dict,
-                     nj: int = 1, ngpu: int = 0) -> None:
+                     nj: int = 1, ngpu: int = 0, quantize: str = "none") -> None:
     """Decode each dump dir into its output dir (``hyp``, ``ref``, ``utt2lang``, ``utt2tgt_lang``) with the
-    package of ``model_dir``, skipping those already decoded from the same inputs (see the module doc)."""
+    package of ``model_dir`` (its linear layers quantized as ``quantize`` says, sst.inference.quantize),
+    skipping those already decoded from the same inputs (see the module doc)."""
+    check_quantize(quantize, "cuda" if ngpu > 0 else "cpu", "--quantize")
+    settings = recorded_settings(options, quantize)
     wavs: dict[Key, str] = {}
     lengths: dict[Key, int] = {}
     tgt_langs: dict[Key, str] = {}
     decoded: dict[int, dict[str, str]] = {}
     model = model_fingerprint(existing_dir(model_dir / PACKED))
-    made_from = {index: {"model": model, "options": options, "dump": dump_fingerprint(dump_dir, DECODE_INPUTS)}
+    made_from = {index: {"model": model, "options": settings, "dump": dump_fingerprint(dump_dir, DECODE_INPUTS)}
                  for index, dump_dir in enumerate(dump_dirs)}
     for index, (dump_dir, output_dir) in enumerate(zip(dump_dirs, output_dirs)):
         set_wavs = read_kv(dump_dir / "wav.scp")
@@ -122,11 +127,11 @@ def decode_dump_dirs(model_dir: Path, dump_dirs: list[Path], output_dirs: list[P
     todo = sum(len(batch) for batch in batches)
     nj = max(1, min(nj, len(batches)))
     logging.info("decoding %d utterances (%d already decoded) of %s in %d batch(es), %d job(s), with %s", todo,
-                 len(wavs) - todo, " ".join(str(dump_dirs[i]) for i in decoded), len(batches), nj, options)
+                 len(wavs) - todo, " ".join(str(dump_dirs[i]) for i in decoded), len(batches), nj, settings)
     if batches:
         job_batches = [batches[job::nj] for job in range(nj)]
         threads = max(1, (os.cpu_count() or 1) // nj)
-        shard_args = (model_dir, job_batches, wavs, tgt_langs, output_dirs, options, ngpu, threads)
+        shard_args = (model_dir, job_batches, wavs, tgt_langs, output_dirs, options, ngpu, threads, quantize)
         if nj == 1:
             _decode_shard(0, *shard_args)
         else:

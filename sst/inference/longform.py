@@ -22,6 +22,7 @@ from sst.data.audio import AudioDecodeError, audio_duration, load_resampled, str
 from sst.data.datadir import validate_data_dir
 from sst.data.provenance import Provenance, file_digest, model_fingerprint, text_digest
 from sst.inference.beam_search import decode_utterances
+from sst.inference.quantize import check_quantize, quantize_model, recorded_settings
 from sst.inference.resegment import resegment
 from sst.inference.vad import SAMPLE_RATE, VadConfig, cut_segments, load_vad, segment_speech, speech_probabilities
 from sst.inference.writers import TranscriptWriter
@@ -105,19 +106,22 @@ def _audio_digest(paths: list[Path]) -> str:
 
 
 def decode_longform(model_dir: Path, data_dirs: list[Path], output_dirs: list[Path], options: dict,
-                    config: VadConfig) -> None:
+                    config: VadConfig, quantize: str = "none") -> None:
     """Translate the whole recordings of each stage-1 data dir (with ``segments``) segmented by the VAD, each
     into ``<output_dir>/vad/<recording>.json`` (kept across a kill), then re-segment each recording's
     hypotheses to its reference segments and write ``hyp``, ``ref``, ``utt2lang`` and ``utt2tgt_lang`` as
-    stage 5 does. An output dir made from the same inputs, model and settings is skipped."""
+    stage 5 does. An output dir made from the same inputs, model and settings is skipped. ``quantize="int8"``
+    decodes on the CPU with int8 linear layers (sst.inference.quantize)."""
     model = tokenizer = vad = None
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = "cuda" if torch.cuda.is_available() and quantize == "none" else "cpu"
+    check_quantize(quantize, device, "--quantize")
+    settings = recorded_settings(options, quantize)
     for data_dir, output_dir in zip(data_dirs, output_dirs):
         data = validate_data_dir(data_dir)
         audio_files = [Path(data.wav_scp[recording]) for recording in sorted(data.wav_scp)]
         packed = existing_dir(model_dir / PACKED)
         made_from = {"audio": _audio_digest(audio_files), "wav.scp": file_digest(data_dir / "wav.scp"),
-                     "segments": file_digest(data_dir / "segments"), "version": FORMAT_VERSION, "options": options,
+                     "segments": file_digest(data_dir / "segments"), "version": FORMAT_VERSION, "options": settings,
                      "vad": vars(config), "model": model_fingerprint(packed if packed.is_dir() else model_dir)}
         if Provenance(output_dir, "longform_decode").is_current(made_from, output_dir) and (output_dir / "hyp").is_file():
             continue
@@ -133,7 +137,9 @@ def decode_longform(model_dir: Path, data_dirs: list[Path], output_dirs: list[Pa
         for recording, utts in sorted(by_recording.items()):
             result = vad_dir / f"{recording}.json"
             if not result.is_file():
-                model, tokenizer = (model, tokenizer) if model is not None else load_packed(model_dir, device)
+                if model is None:
+                    model, tokenizer = load_packed(model_dir, device)
+                    model = quantize_model(model, quantize, device)
                 vad = vad or load_vad()
                 buffer = io.StringIO()
                 writer = TranscriptWriter(buffer, "json", recording)

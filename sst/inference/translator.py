@@ -25,6 +25,7 @@ from sst.data.langs import normalize
 from sst.inference.beam_search import decode_utterances
 from sst.inference.longform import Segment, load_whole, translate_segments
 from sst.inference.options import DECODE_DEFAULTS, checked_options
+from sst.inference.quantize import check_quantize, quantize_model
 from sst.inference.vad import SAMPLE_RATE, VadConfig, load_vad
 from sst.models.hub import locate_model
 from sst.models.packing import load_packed
@@ -57,12 +58,15 @@ class Translator:
         self._vad = None
 
     @classmethod
-    def from_pretrained(cls, name_or_dir: str | Path, device: str = "cpu", **options: object) -> Translator:
+    def from_pretrained(cls, name_or_dir: str | Path, device: str = "cpu", quantize: str = "none",
+                        **options: object) -> Translator:
         """Load a package of either kind (``exp/<st_exp>``, its ``packed`` dir, a published folder or a hub
-        id) onto ``device``; ``options`` are the translator's decoding settings."""
+        id) onto ``device``; ``quantize="int8"`` quantizes its linear layers for CPU decoding
+        (sst.inference.quantize); ``options`` are the translator's decoding settings."""
         checked_options(options, "Translator.from_pretrained")
+        check_quantize(quantize, device, "Translator.from_pretrained: quantize")
         model, tokenizer = load_packed(package_path(name_or_dir), device)
-        return cls(model, tokenizer, device, **options)
+        return cls(quantize_model(model, quantize, device), tokenizer, device, **options)
 
     def _settings(self, options: dict, caller: str) -> dict:
         return {**self.options, **checked_options(options, f"Translator.{caller}")}

@@ -484,3 +484,11 @@ def packed_st_model(exp: Path, encoder_model: Path, decoder_model: Path, kind: s
     checkpoint, _ = st_experiment(exp, model_conf, **experiment)
     pack(Path(exp), checkpoint, kind)
     return Path(exp)
+
+
+def packed_repeating_model(exp: Path, encoder_model: Path, decoder_model: Path, word: str = "hello") -> Path:
+    """A full :func:`packed_st_model` whose decoder says the first piece of ``word`` over and over (its LM-head
+    bias makes it win every step): every translation is readable text, and any variant of decoding agrees."""
+    tokenizer = AutoTokenizer.from_pretrained(decoder_model)
+    piece = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(word)[0])
+    return packed_st_model(exp, encoder_model, decoder_model, kind="full", favour_token=piece)
