@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from sst.bin import translate
+from sst.errors import ConfigError
 from sst.inference.translator import Translator
 from sst.testing.corpora import MINI_ST_CORPUS
 from sst.testing.tiny_models import packed_repeating_model
@@ -48,9 +49,9 @@ def test_int8_translates_every_input_as_fp32_does(model_dir: Path, clips: list[P
 
 
 def test_int8_is_refused_on_cuda_and_an_unknown_kind_in_one_line(model_dir: Path) -> None:
-    with pytest.raises(ValueError, match=r"quantize int8: dynamic int8 quantization runs on the CPU only, not on cuda:0"):
+    with pytest.raises(ConfigError, match=r"quantize int8: dynamic int8 quantization runs on the CPU only, not on cuda:0"):
         Translator.from_pretrained(model_dir, device="cuda:0", quantize="int8")
-    with pytest.raises(ValueError, match=r"unknown quantization 'int4'; choose one of none, int8"):
+    with pytest.raises(ConfigError, match=r"unknown quantization 'int4'; choose one of none, int8"):
         Translator.from_pretrained(model_dir, quantize="int4")
 
 

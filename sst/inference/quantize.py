@@ -15,6 +15,8 @@ import warnings
 import torch
 from torch import nn
 
+from sst.errors import ConfigError
+
 QUANTIZE_CHOICES = ("none", "int8")
 
 
@@ -25,11 +27,11 @@ def add_quantize_option(parser: argparse.ArgumentParser) -> None:
 
 
 def check_quantize(quantize: str, device: str | torch.device, option: str = "quantize") -> None:
-    """ValueError naming ``option`` when ``quantize`` is unknown or asks for int8 on a device other than the CPU."""
+    """ConfigError naming ``option`` when ``quantize`` is unknown or asks for int8 on a device other than the CPU."""
     if quantize not in QUANTIZE_CHOICES:
-        raise ValueError(f"{option}: unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
+        raise ConfigError(f"{option}: unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZE_CHOICES)}")
     if quantize != "none" and torch.device(device).type != "cpu":
-        raise ValueError(f"{option} {quantize}: dynamic int8 quantization runs on the CPU only, not on {device}; "
+        raise ConfigError(f"{option} {quantize}: dynamic int8 quantization runs on the CPU only, not on {device}; "
                          "decode on the CPU or without quantization")
 
 
