@@ -446,7 +446,7 @@ def test_st_inference_quantize_int8_decodes_again_and_is_refused_on_gpus(
         st_inference.main(argv)  # nor the other way round
     assert f"{out / 'hyp'}: (re)doing (changed: options.quantize)" in caplog.messages
     assert read_kv(out / "hyp") == read_kv(decoded.nj1 / "hyp")
-    with pytest.raises(ValueError, match="--quantize int8: dynamic int8 quantization runs on the CPU only, not on cuda"):
+    with pytest.raises(ConfigError, match="--quantize int8: dynamic int8 quantization runs on the CPU only, not on cuda"):
         st_inference.main(argv + ["--quantize", "int8", "--ngpu", "1"])
 
 

@@ -11,7 +11,7 @@ import torch
 from transformers import (Data2VecAudioModel, HubertModel, SeamlessM4TFeatureExtractor, Wav2Vec2BertModel,
                           Wav2Vec2Model, WavLMModel)
 
-from sst.errors import one_line
+from sst.errors import UserError, one_line
 from sst.models.pretrained import IncompleteCheckpointError, load_feature_extractor, load_speech_encoder
 from sst.models.speech_encoder import (ENCODER_CLASSES, SpeechEncoder, StackedFilterbank,
                                        UnsupportedEncoderError)
@@ -69,7 +69,7 @@ def test_an_unsupported_model_type_is_one_line_naming_the_supported_ones(tmp_pat
         message = one_line(error.value)
         assert message == (f"{tmp_path}: unsupported speech encoder model_type 'whisper'; "
                            "supported: wav2vec2, hubert, wavlm, data2vec-audio, wav2vec2-bert")
-        assert isinstance(error.value, ValueError)  # a user error of sst.errors.run_main
+        assert isinstance(error.value, UserError)  # one line under sst.errors.run_main
 
 
 def test_a_checkpoint_missing_weights_is_an_error(students: dict[str, Path], tmp_path: Path) -> None:

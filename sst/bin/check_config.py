@@ -92,7 +92,7 @@ def samu_student(export: str, recipe_dir: Path) -> str | None:
                if exp_name == path.stem or exp_name.startswith(path.stem + "_")]
     if not configs:
         return None
-    config = yaml.safe_load(max(configs, key=lambda path: len(path.stem)).read_text(encoding="utf-8")) or {}
+    config = read_yaml(max(configs, key=lambda path: len(path.stem))) or {}
     student = str((config.get("model_conf") or {}).get("encoder_model", ""))
     return student if student in BUNDLED else None
 
