@@ -28,6 +28,7 @@ from sst.io import DataDirError, read_kv
 from sst.models.pretrained import load_feature_extractor
 from sst.data.audio import speech_loader_type
 from sst.models.checkpoints import best_checkpoint, trained_state
+from sst.models.teacher import EXPORT_KEY
 from sst.tasks.launch import (add_dump_arguments, claim_experiment, espnet_command, experiment_fingerprint,
                               is_main_process, run_espnet)
 from sst.models.ctc_control import CharVocabulary, write_targets
@@ -66,7 +67,7 @@ def teacher_record(dump_dir: Path) -> dict[str, object]:
 def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path,
                    teacher: dict[str, object] | None = None) -> Path:
     """Save the trained speech encoder (of its own class) of ``task``'s model, best checkpoint, with
-    ``save_pretrained``, its config recording ``teacher`` (``sst_teacher``) when given; returns the checkpoint.
+    ``save_pretrained``, its config recording ``teacher`` (under EXPORT_KEY) when given; returns the checkpoint.
 
     The feature-extractor settings are copied from the encoder training started from.
     """
@@ -75,7 +76,7 @@ def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path,
     model, _ = task.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
     if teacher is not None:
-        model.encoder.backbone.config.sst_teacher = teacher
+        setattr(model.encoder.backbone.config, EXPORT_KEY, teacher)
     model.encoder.backbone.save_pretrained(export_dir)
     extractor = load_feature_extractor(config["model_conf"]["encoder_model"])
     extractor.save_pretrained(export_dir)

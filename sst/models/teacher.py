@@ -6,12 +6,17 @@ Normalisation does not matter to SAMU, whose loss is the cosine.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+# The key of a SAMU export's config.json (sst.bin.samu_train) that records its teacher (describe_teacher).
+EXPORT_KEY = "sst_teacher"
 
 
 def embed_texts(model: SentenceTransformer, texts: list[str], batch_size: int, prefix: str = "") -> np.ndarray:
@@ -43,3 +48,10 @@ def describe_teacher(model: SentenceTransformer, name_or_dir: str, prefix: str =
     return {"model": str(name_or_dir), "dim": model.get_embedding_dimension(),
             "pooling": "+".join(pooling) if isinstance(pooling, tuple) else pooling,
             "normalized": any(isinstance(module, Normalize) for module in model), "prefix": prefix}
+
+
+def exported_teacher(encoder_dir: Path) -> dict[str, object]:
+    """The teacher a SAMU export (``encoder_hf``) was distilled toward, as its config records it
+    (``{}`` for an export without that record: a CTC control, or one made before it existed)."""
+    config = json.loads((Path(encoder_dir) / "config.json").read_text(encoding="utf-8"))
+    return config.get(EXPORT_KEY, {})
