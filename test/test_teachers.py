@@ -13,18 +13,50 @@ import torch
 import yaml
 from transformers import AutoConfig, Wav2Vec2Model
 
-from sst.bin import embed_teacher, samu_train
+from sst.bin import combine_data, embed_teacher, samu_train
 from sst.data.provenance import Provenance
-from sst.models.teacher import exported_teacher
+from sst.models.samu import SamuModel
+from sst.models.teacher import describe_teacher, embed_texts, exported_teacher
 from sst.tasks.samu import SamuTask
-from sst.testing.corpora import read_covost_pairs, MINI_ST_CORPUS
+from sst.testing.corpora import MINI_ST_CORPUS, read_covost_pairs
 from sst.testing.kill_rerun import SAMU_MODEL, TRAINING
-from sst.testing.tiny_models import build_tiny_bge_m3
+from sst.testing.tiny_models import build_tiny_bge_m3, build_tiny_teacher
 
 
 def embeddings(dump: Path) -> dict[str, np.ndarray]:
     """The teacher embeddings of a dump dir, by utterance."""
     return dict(kaldiio.load_scp(str(dump / "teacher_embed.scp")))
+
+
+def test_a_mean_pooled_unnormalised_teacher_is_described_as_it_is(tmp_path: Path) -> None:
+    pairs = read_covost_pairs(MINI_ST_CORPUS, ("train",))
+    teacher = build_tiny_teacher(tmp_path / "mpnet", pairs, dim=None, normalize=False, train_steps=0)
+    assert describe_teacher(teacher, "paraphrase-like", "passage: ") == {
+        "model": "paraphrase-like", "dim": 64, "pooling": "mean", "normalized": False, "prefix": "passage: "}
+    vectors = embed_texts(teacher, [pair.source for pair in pairs[:4]], batch_size=2)
+    assert vectors.shape == (4, 64) and vectors.dtype == np.float32
+    assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+
+
+def test_the_samu_loss_is_the_same_for_a_normalised_or_scaled_teacher(tiny_wav2vec2: Path) -> None:
+    torch.manual_seed(0)
+    model = SamuModel(str(tiny_wav2vec2), teacher_dim=16, pooling_dim=8).eval()
+    speech, lengths = torch.randn(2, 8000), torch.tensor([8000, 6000])
+    teacher = torch.randn(2, 16) * 5
+    with torch.no_grad():
+        raw = model(speech, lengths, teacher)[0]
+        normalised = model(speech, lengths, torch.nn.functional.normalize(teacher, dim=-1))[0]
+    assert raw.item() == pytest.approx(normalised.item(), abs=1e-6)
+
+
+def test_a_combined_dump_records_the_teacher_of_its_inputs(st_dumps: Path, tmp_path: Path) -> None:
+    """Stage 3 combines embedded dumps; the combination has no teacher_embed.json of its own."""
+    combine_data.main(["--output_dir", str(tmp_path / "train_multi"),
+                       str(st_dumps / "train_fr_en"), str(st_dumps / "train_de_en")])
+    assert not (tmp_path / "train_multi" / "teacher_embed.json").exists()
+    described = json.loads((st_dumps / "train_fr_en" / "teacher_embed.json").read_text())
+    assert described["dim"] == 64 and described["pooling"] == "mean" and described["normalized"]
+    assert samu_train.teacher_record(tmp_path / "train_multi") == described
 
 
 @pytest.mark.slow
