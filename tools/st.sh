@@ -306,7 +306,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
         ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" dump/logs/embed_teacher.log \
             python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}" \
-            --teacher_prefix "${teacher_prefix}"
+            ${teacher_prefix:+--teacher_prefix "${teacher_prefix}"}
     else
         log "no teacher embeddings: --samu_objective ${samu_objective} does not use the teacher"
     fi
