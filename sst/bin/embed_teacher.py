@@ -2,8 +2,9 @@
 
 Writes ``teacher_embed.ark``/``.scp`` (one float32 vector per utterance) in each dump dir for the SAMU
 task to read, and ``teacher_embed.json``: the teacher's id, output size, pooling, normalisation and text
-prefix, which stage 3 records in its export. ``--teacher_prefix`` precedes every text (e5's ``"query: "``). Several dump dirs share one teacher load. A rerun embeds only the texts that are new or
-changed since the embeddings were made (all of them with another teacher or prefix), see sst.data.provenance.
+prefix, which stage 3 records in its export. ``--teacher_prefix`` precedes every text (e5's ``"query: "``).
+Several dump dirs share one teacher load. A rerun embeds only the texts that are new or changed since the
+embeddings were made (all of them with another teacher or prefix), see sst.data.provenance.
 
     python -m sst.bin.embed_teacher --dump_dirs dump/train_fr_en dump/dev_fr_en --teacher_model sentence-transformers/LaBSE
 """

@@ -271,7 +271,8 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
 
 def build_tiny_bge_m3(out_dir: Path, pairs: list[TextPair], seed: int = 0, train_steps: int = 2,
                       batch_size: int = 8) -> SentenceTransformer:
-    """A tiny BGE-M3-shaped teacher: one XLM-R layer of BGE-M3's width, CLS pooling, Normalize (1024 dims)."""
+    """A tiny BGE-M3-shaped teacher: one XLM-R layer of BGE-M3's width, CLS pooling, Normalize (1024 dims);
+    a WordPiece tokenizer stands in for its SentencePiece one."""
     return build_tiny_teacher(out_dir, pairs, seed=seed, dim=None, hidden_size=1024, num_layers=1, num_heads=16,
                               train_steps=train_steps, batch_size=batch_size, architecture="xlm-roberta",
                               pooling="cls", role="stand-in for BGE-M3 (BAAI/bge-m3)")
