@@ -245,8 +245,11 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
         for _ in tqdm(range(train_steps), desc="teacher", leave=False):
             batch = rng.sample(groups, len(labels))
             left, right = zip(*(rng.sample(group, 2) if len(group) > 1 else group * 2 for group in batch))
-            similarity = scale * (F.normalize(_embed(model, list(left)), dim=-1)
-                                  @ F.normalize(_embed(model, list(right)), dim=-1).T)
+            left_embeddings, right_embeddings = _embed(model, list(left)), _embed(model, list(right))
+            if not normalize:  # InfoNCE compares cosines; a Normalize module already made them unit vectors
+                left_embeddings = F.normalize(left_embeddings, dim=-1)
+                right_embeddings = F.normalize(right_embeddings, dim=-1)
+            similarity = scale * left_embeddings @ right_embeddings.T
             loss = (F.cross_entropy(similarity, labels) + F.cross_entropy(similarity.T, labels)) / 2
             optimizer.zero_grad()
             loss.backward()
