@@ -407,6 +407,18 @@ def test_st_stages_wiring_covost2(tmp_path: Path, recorded_calls: tuple[dict[str
     assert (recipe / "dump/logs/embed_teacher.log").is_file()
 
 
+def test_teacher_prefix_reaches_stage2(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
+    """An e5-style teacher: its prefix, spaces and all, is an option of the teacher embeddings."""
+    env, calls_file = recorded_calls
+    recipe = recipe_copy(tmp_path, "covost2")
+    result = run(["./run.sh", "--stage", "2", "--stop_stage", "2", "--src_langs", "fr", "--teacher_model",
+                  "intfloat/multilingual-e5-large", "--teacher_prefix", "query: "], recipe, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    embed = [call[1:] for call in calls_of(calls_file) if call[0] == "embed_teacher"]
+    assert embed == [["--dump_dirs", "dump/dev_fr_en", "dump/train_fr_en", "--teacher_model",
+                      "intfloat/multilingual-e5-large", "--teacher_prefix", "query: "]]
+
+
 def test_mini_st_wiring_two_encoders(tmp_path: Path, recorded_calls: tuple[dict[str, str], Path]) -> None:
     """The demo's stages 3-5: the xlsr pass skips SAMU, the samu pass distils then trains on its encoder;
     both train with the demo's seed and decode the long recordings too."""

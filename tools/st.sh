@@ -40,6 +40,7 @@ st_config=conf/tuning/train_st_samu_adapter.yaml
 decode_config=conf/decode_st.yaml
 encoder_model=facebook/wav2vec2-xls-r-300m
 teacher_model=sentence-transformers/LaBSE
+teacher_prefix=""
 decoder_model=facebook/mbart-large-50-many-to-many-mmt
 samu_exp=""
 st_exp=""
@@ -110,7 +111,8 @@ Options of the stages [default]:
   --decode_config F          decoding config [${decode_config}]
   --encoder_model M          speech encoder the SAMU training starts from (hub id or dir): wav2vec 2.0 / XLS-R /
                              MMS, HuBERT, WavLM, data2vec-audio or w2v-BERT 2.0 [${encoder_model}]
-  --teacher_model M          sentence-embedding teacher [${teacher_model}]
+  --teacher_model M          sentence-embedding teacher, any sentence-transformers model [${teacher_model}]
+  --teacher_prefix P         text put before every transcript the teacher embeds ("query: " for e5) [${teacher_prefix:-none}]
   --decoder_model M          mBART-50 decoder and tokenizer [${decoder_model}]
   --samu_exp D, --st_exp D   experiment dirs [${samu_exp:-exp/samu_<samu config name>_<samu tag>},
                              ${st_exp:-exp/st_<st tag>}]
@@ -303,7 +305,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     if [ "${samu_objective}" = semantic ]; then
         log "teacher embeddings of $(echo ${samu_sets}) (${teacher_model}; log: dump/logs/embed_teacher.log)"
         ${decode_cmd} --gpu "$(( ngpu > 0 ? 1 : 0 ))" dump/logs/embed_teacher.log \
-            python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}"
+            python -m sst.bin.embed_teacher --dump_dirs $(dumps ${samu_sets}) --teacher_model "${teacher_model}" \
+            ${teacher_prefix:+--teacher_prefix "${teacher_prefix}"}
     else
         log "no teacher embeddings: --samu_objective ${samu_objective} does not use the teacher"
     fi

@@ -32,7 +32,7 @@ from sst.models.architectures import LABSE
 from sst.models.checkpoints import best_checkpoint, trained_state
 from sst.models.hub import ModelNotFoundError
 from sst.models.samu import SamuModel
-from sst.models.teacher import embed_texts, load_teacher
+from sst.models.teacher import embed_texts, exported_teacher, load_teacher
 
 HEADING = "## SAMU retrieval"
 
@@ -68,8 +68,9 @@ def embed_speech(model: SamuModel, wavs: dict[str, str], lengths: Mapping[str, i
 
 
 def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: int, batch_bins: int,
-                  device: str) -> dict[str, RetrievalResult]:
-    """Retrieval results per set and text side (transcript / translation), plus the pooled transcripts."""
+                  device: str, prefix: str = "") -> dict[str, RetrievalResult]:
+    """Retrieval results per set and text side (transcript / translation, embedded after the teacher's text
+    ``prefix``), plus the pooled transcripts."""
     results: dict[str, RetrievalResult] = {}
     pooled_speech, pooled_text = [], []
     for dump_dir in dump_dirs:
@@ -82,7 +83,7 @@ def evaluate_sets(model: SamuModel, teacher, dump_dirs: list[Path], batch_size: 
             missing = [u for u in utts if u not in texts]
             if missing:
                 raise DataDirError(f"{dump_dir / field}: no text for utterance {missing[0]} ({len(missing)} in all)")
-            text_matrix = embed_texts(teacher, [texts[u] for u in utts], batch_size)
+            text_matrix = embed_texts(teacher, [texts[u] for u in utts], batch_size, prefix)
             results[f"{dump_dir.name} speech↔{field}"] = evaluate_retrieval(speech_matrix, text_matrix)
             if field == "transcript":
                 pooled_speech.append(speech_matrix)
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     model, _ = load_samu(args.model_dir, device)
     teacher = load_teacher(args.teacher_model)
-    results = evaluate_sets(model, teacher, args.dump_dirs, args.batch_size, args.batch_bins, device)
+    prefix = str(exported_teacher(args.model_dir / "encoder_hf").get("prefix", ""))  # that of the embeddings
+    results = evaluate_sets(model, teacher, args.dump_dirs, args.batch_size, args.batch_bins, device, prefix)
     command = " ".join(["python -m sst.bin.samu_eval", *(argv if argv is not None else sys.argv[1:])])
     section = write_retrieval_section(args.model_dir / "RESULTS.md", results, heading=HEADING, command=command)
     report.write_text(json.dumps({**wanted, "results": {name: r.to_dict() for name, r in results.items()}},

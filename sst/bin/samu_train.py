@@ -10,11 +10,14 @@ the token list is written once to ``<output_dir>/tokens.txt``), exported the sam
 
 Any option not listed here is passed to ESPnet's trainer (``--ngpu``, ``--use_amp``, ``--max_epoch`` ...).
 The trained encoder lands in ``<output_dir>/encoder_hf`` and loads with ``from_pretrained`` of the student's own class (``Wav2Vec2Model`` for XLS-R).
+A SAMU export's ``config.json`` records the teacher under ``sst_teacher`` (id, dim, pooling, normalized, prefix:
+the train dump's ``teacher_embed.json``).
 An experiment dir made from other data, config, trainer options or initial encoder stops with one line.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from sst.io import DataDirError, read_kv
 from sst.models.pretrained import load_feature_extractor
 from sst.data.audio import speech_loader_type
 from sst.models.checkpoints import best_checkpoint, trained_state
+from sst.models.teacher import EXPORT_KEY
 from sst.tasks.launch import (add_dump_arguments, claim_experiment, espnet_command, experiment_fingerprint,
                               is_main_process, run_espnet)
 from sst.models.ctc_control import CharVocabulary, write_targets
@@ -36,18 +40,34 @@ from sst.tasks.samu import SamuTask
 OBJECTIVES: dict[str, type[ModelConfTask]] = {"semantic": SamuTask, "ctc": CtcControlTask}
 
 
-def teacher_dim(dump_dir: Path) -> int:
-    """The teacher embedding size, read from the first stored embedding."""
+def first_embedding(dump_dir: Path) -> str:
+    """The ark location (``path.ark:offset``) of the first stored teacher embedding."""
     with open(dump_dir / "teacher_embed.scp", encoding="utf-8") as scp:
         first = scp.readline().split(maxsplit=1)
     if len(first) != 2:
         raise DataDirError(f"{dump_dir / 'teacher_embed.scp'} is empty: run sst.bin.embed_teacher first")
-    return int(kaldiio.load_mat(first[1].strip()).shape[-1])
+    return first[1].strip()
 
 
-def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path) -> Path:
+def teacher_dim(dump_dir: Path) -> int:
+    """The teacher embedding size, read from the first stored embedding."""
+    return int(kaldiio.load_mat(first_embedding(dump_dir)).shape[-1])
+
+
+def teacher_record(dump_dir: Path) -> dict[str, object]:
+    """What the teacher embeddings of a dump dir are: the ``teacher_embed.json`` stage 2 wrote beside the
+    ark of the first one (the dump dir's own, or an input's of a combined dump); only their size for
+    embeddings made before that file existed."""
+    description = Path(first_embedding(dump_dir).rsplit(":", 1)[0]).parent / "teacher_embed.json"
+    if description.is_file():
+        return json.loads(description.read_text(encoding="utf-8"))
+    return {"dim": teacher_dim(dump_dir)}
+
+
+def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path,
+                   teacher: dict[str, object] | None = None) -> Path:
     """Save the trained speech encoder (of its own class) of ``task``'s model, best checkpoint, with
-    ``save_pretrained``; returns the checkpoint.
+    ``save_pretrained``, its config recording ``teacher`` (under EXPORT_KEY) when given; returns the checkpoint.
 
     The feature-extractor settings are copied from the encoder training started from.
     """
@@ -55,6 +75,8 @@ def export_encoder(task: type[ModelConfTask], exp_dir: Path, export_dir: Path) -
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
     model, _ = task.build_model_from_file(exp_dir / "config.yaml", None, "cpu")
     model.load_state_dict(trained_state(exp_dir, checkpoint, model), strict=True)
+    if teacher is not None:
+        setattr(model.encoder.backbone.config, EXPORT_KEY, teacher)
     model.encoder.backbone.save_pretrained(export_dir)
     extractor = load_feature_extractor(config["model_conf"]["encoder_model"])
     extractor.save_pretrained(export_dir)
@@ -114,7 +136,8 @@ def main(argv: list[str] | None = None) -> None:
     task = OBJECTIVES[args.objective]
     run_espnet(task, cmd)
     if is_main_process():
-        checkpoint = export_encoder(task, args.output_dir, export_dir)
+        checkpoint = export_encoder(task, args.output_dir, export_dir,
+                                    None if ctc else teacher_record(args.train_dump))
         logging.info("exported the %s encoder of %s to %s", "CTC control" if ctc else "SAMU", checkpoint, export_dir)
 
 

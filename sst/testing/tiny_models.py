@@ -1,4 +1,4 @@
-"""Tiny stand-ins for XLS-R, LaBSE and mBART-50, saved so they load like the real checkpoints.
+"""Tiny stand-ins for XLS-R, LaBSE (or BGE-M3) and mBART-50, saved so they load like the real checkpoints.
 
 Each builder writes a directory that the ordinary loaders read (``Wav2Vec2Model.from_pretrained``,
 ``SentenceTransformer(dir)``, ``MBartForConditionalGeneration.from_pretrained`` +
@@ -32,7 +32,8 @@ from tokenizers.pre_tokenizers import BertPreTokenizer
 from tqdm import tqdm
 from transformers import (AutoConfig, AutoTokenizer, BertConfig, BertModel, BertTokenizer, MBartConfig,
                           MBartForConditionalGeneration, PreTrainedModel, PreTrainedTokenizerBase,
-                          SeamlessM4TFeatureExtractor, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model)
+                          SeamlessM4TFeatureExtractor, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model,
+                          XLMRobertaConfig, XLMRobertaModel)
 
 from sst.data.langs import mbart_code
 from sst.testing.corpora import TextPair
@@ -197,11 +198,15 @@ def _embed(model: SentenceTransformer, texts: list[str]) -> torch.Tensor:
     return model(dict(features))["sentence_embedding"]
 
 
-def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim: int = 64,
+def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim: int | None = 64,
                        hidden_size: int = 64, num_layers: int = 2, num_heads: int = 4,
                        train_steps: int = 300, batch_size: int = 32, lr: float = 2e-3,
-                       scale: float = 20.0) -> SentenceTransformer:
-    """A tiny LaBSE-like sentence-transformers model (BERT -> mean pooling -> Dense+tanh -> Normalize).
+                       scale: float = 20.0, architecture: str = "bert", pooling: str = "mean",
+                       normalize: bool = True, role: str = "stand-in for LaBSE (sentence-transformers/LaBSE)",
+                       ) -> SentenceTransformer:
+    """A tiny LaBSE-like sentence-transformers model (BERT -> mean pooling -> Dense+tanh -> Normalize), or
+    another shape: ``architecture`` "xlm-roberta", any sentence-transformers ``pooling`` ("cls" ...), no
+    Dense when ``dim`` is None (the embeddings are the pooled ``hidden_size`` vectors), no Normalize.
 
     Its WordPiece vocabulary holds every word and character of ``pairs`` (transcripts of all
     languages and their English translations). ``train_steps`` steps of in-batch InfoNCE pull texts
@@ -217,16 +222,20 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
 
     vocab = wordpiece_vocab(texts)
     tokenizer = BertTokenizer(vocab=vocab, do_lower_case=False, strip_accents=False)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
-                        num_attention_heads=num_heads, intermediate_size=2 * hidden_size,
-                        max_position_embeddings=64)
+    shape = dict(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=num_layers,
+                 num_attention_heads=num_heads, intermediate_size=2 * hidden_size)
+    # XLM-R numbers positions from its padding id + 1: room for that, with the WordPiece [PAD] (0) as pad.
+    backbone = (XLMRobertaModel(XLMRobertaConfig(**shape, max_position_embeddings=66, pad_token_id=0,
+                                                 bos_token_id=2, eos_token_id=3, type_vocab_size=1))
+                if architecture == "xlm-roberta" else BertModel(BertConfig(**shape, max_position_embeddings=64)))
     with tempfile.TemporaryDirectory() as tmp:
-        BertModel(config).save_pretrained(tmp)
+        backbone.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         transformer = Transformer(tmp, max_seq_length=32)
-    pooling = Pooling(hidden_size, pooling_mode="mean")
-    model = SentenceTransformer(modules=[transformer, pooling, Dense(hidden_size, dim), Normalize()],
-                                device="cpu")
+    modules = [transformer, Pooling(hidden_size, pooling_mode=pooling)]
+    modules += [Dense(hidden_size, dim)] if dim is not None else []
+    modules += [Normalize()] if normalize else []
+    model = SentenceTransformer(modules=modules, device="cpu")
 
     losses = []
     if train_steps > 0:
@@ -236,7 +245,11 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
         for _ in tqdm(range(train_steps), desc="teacher", leave=False):
             batch = rng.sample(groups, len(labels))
             left, right = zip(*(rng.sample(group, 2) if len(group) > 1 else group * 2 for group in batch))
-            similarity = scale * _embed(model, list(left)) @ _embed(model, list(right)).T
+            left_embeddings, right_embeddings = _embed(model, list(left)), _embed(model, list(right))
+            if not normalize:  # InfoNCE compares cosines; a Normalize module already made them unit vectors
+                left_embeddings = F.normalize(left_embeddings, dim=-1)
+                right_embeddings = F.normalize(right_embeddings, dim=-1)
+            similarity = scale * left_embeddings @ right_embeddings.T
             loss = (F.cross_entropy(similarity, labels) + F.cross_entropy(similarity.T, labels)) / 2
             optimizer.zero_grad()
             loss.backward()
@@ -245,8 +258,10 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
         model.eval()
     model.save(str(out_dir))
     write_note(out_dir, {
-        "role": "stand-in for LaBSE (sentence-transformers/LaBSE)", "seed": seed,
-        "modules": "BertModel -> mean Pooling -> Dense(tanh) -> Normalize", "embedding_dim": dim,
+        "role": role, "seed": seed,
+        "modules": " -> ".join(type(module).__name__ if module is not transformer else type(backbone).__name__
+                               for module in modules) + f" ({pooling} pooling)",
+        "embedding_dim": model.get_embedding_dimension(),
         "vocab_size": len(vocab), "parameters": sum(p.numel() for p in model.parameters()),
         "training": {"loss": "symmetric in-batch InfoNCE over meanings (any language pair)",
                      "texts": len(texts), "meanings": len(groups), "steps": train_steps,
@@ -255,6 +270,15 @@ def build_tiny_teacher(out_dir: Path, pairs: list[TextPair], seed: int = 0, dim:
         "seconds": round(time.time() - start, 1),
     })
     return model
+
+
+def build_tiny_bge_m3(out_dir: Path, pairs: list[TextPair], seed: int = 0, train_steps: int = 2,
+                      batch_size: int = 8) -> SentenceTransformer:
+    """A tiny BGE-M3-shaped teacher: one XLM-R layer of BGE-M3's width, CLS pooling, Normalize (1024 dims);
+    a WordPiece tokenizer stands in for its SentencePiece one."""
+    return build_tiny_teacher(out_dir, pairs, seed=seed, dim=None, hidden_size=1024, num_layers=1, num_heads=16,
+                              train_steps=train_steps, batch_size=batch_size, architecture="xlm-roberta",
+                              pooling="cls", role="stand-in for BGE-M3 (BAAI/bge-m3)")
 
 
 def teacher_retrieval_recall(model: SentenceTransformer, pairs: list[TextPair]) -> dict[str, float]:
