@@ -44,6 +44,17 @@ def test_ranges_over_seeds_read_the_runs_of_either_vocabulary(tmp_path, exp_suff
     assert "| seed 0 table |" in text and "| seed 1 table |" in text
 
 
+def test_each_seed_heading_names_its_time_and_cpu_model(tmp_path):
+    timed = finished_run(tmp_path, 0, "", {"xlsr": 40.0, "samu": 50.0})
+    (timed / "run_seconds").write_text("570\n")
+    (timed / "cpu_model").write_text("AMD EPYC 7B13\n")
+    untimed = finished_run(tmp_path, 1, "", {"xlsr": 42.0, "samu": 56.0})
+    result = summarize([timed, untimed], tmp_path / "seeds.md")
+    assert result.returncode == 0, result.stderr
+    headings = [line for line in (tmp_path / "seeds.md").read_text().splitlines() if line.startswith("## seed")]
+    assert headings == ["## seed 0 (9.5 min, AMD EPYC 7B13)", "## seed 1"]
+
+
 def test_a_seed_dir_with_two_runs_of_one_encoder_is_refused(tmp_path):
     seed_dir = finished_run(tmp_path, 0, "", {"xlsr": 40.0, "samu": 50.0})
     (seed_dir / "exp" / "st_xlsr_adapter_trimmed").mkdir()

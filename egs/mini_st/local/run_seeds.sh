@@ -34,6 +34,8 @@ for seed in ${seeds}; do
     start=$(date +%s)
     (cd "${copy}" && ./run.sh --seed "${seed}" "$@" > run.log 2>&1)
     echo "$(( $(date +%s) - start ))" > "${copy}/run_seconds"
+    # A table is byte-identical only for the same seed on the same CPU model: record which one ran it.
+    sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1 > "${copy}/cpu_model"
 done
 . ./path.sh
 python local/summarize_seeds.py --seed_dirs $(for seed in ${seeds}; do echo "seeds/seed_${seed}/egs/mini_st"; done) \

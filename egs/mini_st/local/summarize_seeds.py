@@ -4,7 +4,9 @@
 
 Each seed dir is one finished demo run (``exp/st_<encoder>_adapter/results.json``, or
 ``exp/st_<encoder>_adapter_trimmed/`` with ``--target_vocab true``; ``exp/RESULTS.md``); its seed is read
-from the name ``seed_<N>`` of the folder above ``egs/``.
+from the name ``seed_<N>`` of the folder above ``egs/``. Its heading shows the run's time and CPU model
+(``run_seconds`` and ``cpu_model``, written by local/run_seeds.sh): a table is byte-identical only for the
+same seed on the same CPU model.
 """
 from __future__ import annotations
 
@@ -45,6 +47,16 @@ def read_averages(seed_dir: Path) -> dict[tuple[str, str, str], float]:
     return values
 
 
+def run_facts(seed_dir: Path) -> str:
+    """`` (<minutes> min, <CPU model>)`` of a run, from what local/run_seeds.sh recorded beside it."""
+    facts = []
+    if (seed_dir / "run_seconds").is_file():
+        facts.append(f"{int((seed_dir / 'run_seconds').read_text()) / 60:.1f} min")
+    if (seed_dir / "cpu_model").is_file() and (seed_dir / "cpu_model").read_text().strip():
+        facts.append((seed_dir / "cpu_model").read_text().strip())
+    return f" ({', '.join(facts)})" if facts else ""
+
+
 def summary(runs: dict[str, dict[tuple[str, str, str], float]]) -> str:
     """Mean [min-max] over the runs, one row per average, one column per encoder and metric, and the
     SAMU-minus-XLS-R difference of BLEU."""
@@ -75,11 +87,9 @@ def main(argv: list[str] | None = None) -> None:
              f"Seeds: {' '.join(runs)}. Each cell: mean [min–max] over the seeds of a plain average of the "
              "per-direction scores (seen: fr de es it; zero-shot: pt nl).", "", summary(runs), ""]
     for seed_dir in args.seed_dirs:
-        seconds = seed_dir / "run_seconds"
-        took = f" ({int(seconds.read_text()) / 60:.1f} min)" if seconds.is_file() else ""
         table = (seed_dir / "exp" / "RESULTS.md").read_text(encoding="utf-8")
         table = re.sub(r"^#+ .*side by side\n+", "", table)
-        lines += [f"## seed {seed_of(seed_dir)}{took}", "", table.strip(), ""]
+        lines += [f"## seed {seed_of(seed_dir)}{run_facts(seed_dir)}", "", table.strip(), ""]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines[:6 + len(runs)]))
