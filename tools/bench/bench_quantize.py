@@ -1,6 +1,6 @@
 """CPU decoding at full size with --quantize int8: real-time factors of fp32, int8 and int8 + trimmed vocabulary (not in run_all.sh).
 
-    flock /work/wt/heavy.lock tools/venv/bin/python tools/bench/bench_quantize.py [--quick] [--threads 2] [--json out.json]
+    tools/venv/bin/python tools/bench/bench_quantize.py [--quick] [--threads 2] [--json out.json]
     tools/venv/bin/python tools/bench/bench_quantize.py --demo    # mini_st BLEU / chrF++ with and without int8
 
 The models are bench_vocab's: XLS-R-300M + mBART-50 decoder (sst/models/configs, random weights, 768-dim

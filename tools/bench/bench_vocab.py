@@ -1,6 +1,6 @@
 """Target-vocabulary trimming at full size: full (250,054) against trimmed mBART-50 output layers (not in run_all.sh).
 
-    flock /work/wt/heavy.lock tools/venv/bin/python tools/bench/bench_vocab.py [--quick] [--threads 1] [--json out.json]
+    tools/venv/bin/python tools/bench/bench_vocab.py [--quick] [--threads 1] [--json out.json]
     tools/venv/bin/python tools/bench/bench_vocab.py --demo    # mini_st BLEU / chrF++ with and without trimming
 
 The models are the real architectures (XLS-R-300M + mBART-50 decoder from sst/models/configs, random weights,
