@@ -113,9 +113,10 @@ def demo() -> str:
                         "--config", "conf/decode_st.yaml", "--quantize", "int8"],
                        cwd=MINI_ST, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
         fp32, int8 = (score_experiment(dirs, bootstrap_samples=1)["tags"] for dirs in (fp32_dirs, int8_dirs))
-        for tag in fp32:
-            rows = {**fp32[tag]["directions"], **fp32[tag]["averages"]}
-            quantized = {**int8[tag]["directions"], **int8[tag]["averages"]}
+        # one tag each, named by its decode dir (decode_st, decode_st_int8)
+        for fp32_scored, int8_scored in zip(fp32.values(), int8.values()):
+            rows = {**fp32_scored["directions"], **fp32_scored["averages"]}
+            quantized = {**int8_scored["directions"], **int8_scored["averages"]}
             for name, row in rows.items():
                 other = quantized[name]
                 drop = row["BLEU"] - other["BLEU"]
