@@ -15,10 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
 
 from sst.inference.options import add_decode_options, decode_options
-from sst.inference.quantize import add_quantize_option
+from sst.inference.quantize import add_quantize_option, decoding_device
 from sst.inference.translator import Translator, package_path
 from sst.inference.vad import add_vad_options, vad_config
 from sst.inference.web import TranslationPage, build_app, card_languages
@@ -41,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # nothing leaves the machine unasked
 
     package = package_path(args.model_dir)
-    device = "cuda" if torch.cuda.is_available() and args.quantize == "none" else "cpu"
+    device = decoding_device(args.quantize)
     translator = Translator.from_pretrained(package, device=device, quantize=args.quantize, **decode_options(args))
     languages = args.tgt_langs or card_languages(package) or [args.tgt_lang]
     if args.tgt_lang not in languages:

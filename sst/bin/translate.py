@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import torch
 
 from sst.data.audio import AudioDecodeError, audio_duration
 from sst.inference.longform import NoSpeech, load_whole
 from sst.inference.options import add_decode_options, decode_options
-from sst.inference.quantize import add_quantize_option
+from sst.inference.quantize import add_quantize_option, decoding_device
 from sst.inference.translator import Translator, package_path
 from sst.inference.vad import SAMPLE_RATE, VadConfig, add_vad_options, vad_config
 from sst.inference.writers import FORMATS, SUFFIXES, TranscriptWriter
@@ -111,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if not whole and not segmented:
         sys.exit(1)
 
-    device = "cuda" if torch.cuda.is_available() and args.quantize == "none" else "cpu"
+    device = decoding_device(args.quantize)
     translator = Translator.from_pretrained(package_path(args.model_dir, "--model_dir"), device,
                                             quantize=args.quantize, **options)
     hypotheses = dict(zip(whole, translator.translate(list(whole.values()), args.tgt_lang,

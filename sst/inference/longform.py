@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from sst.data.audio import AudioDecodeError, audio_duration, load_resampled, stream_resampled
 from sst.data.datadir import validate_data_dir
 from sst.data.provenance import Provenance, file_digest, model_fingerprint, text_digest
 from sst.inference.beam_search import decode_utterances
-from sst.inference.quantize import check_quantize, quantize_model, recorded_settings
+from sst.inference.quantize import check_quantize, decoding_device, quantize_model, recorded_settings
 from sst.inference.resegment import resegment
 from sst.inference.vad import SAMPLE_RATE, VadConfig, cut_segments, load_vad, segment_speech, speech_probabilities
 from sst.inference.writers import TranscriptWriter
@@ -113,7 +112,7 @@ def decode_longform(model_dir: Path, data_dirs: list[Path], output_dirs: list[Pa
     stage 5 does. An output dir made from the same inputs, model and settings is skipped. ``quantize="int8"``
     decodes on the CPU with int8 linear layers (sst.inference.quantize)."""
     model = tokenizer = vad = None
-    device = "cuda" if torch.cuda.is_available() and quantize == "none" else "cpu"
+    device = decoding_device(quantize)
     check_quantize(quantize, device, "--quantize")
     settings = recorded_settings(options, quantize)
     for data_dir, output_dir in zip(data_dirs, output_dirs):

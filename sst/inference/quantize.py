@@ -26,6 +26,11 @@ def add_quantize_option(parser: argparse.ArgumentParser) -> None:
                         help="int8: dynamic int8 quantization of the linear layers; decodes on the CPU [none]")
 
 
+def decoding_device(quantize: str) -> str:
+    """Where a command decodes: the GPU when there is one, unless int8 asks for the CPU."""
+    return "cuda" if torch.cuda.is_available() and quantize == "none" else "cpu"
+
+
 def check_quantize(quantize: str, device: str | torch.device, option: str = "quantize") -> None:
     """ConfigError naming ``option`` when ``quantize`` is unknown or asks for int8 on a device other than the CPU."""
     if quantize not in QUANTIZE_CHOICES:

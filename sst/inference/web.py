@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import gradio as gr
-import yaml
+from huggingface_hub import ModelCard
 
 from sst.data.audio import AudioDecodeError, audio_duration
 from sst.inference.longform import NoSpeech, Segment
@@ -30,11 +30,8 @@ def card_languages(package: Path) -> list[str]:
     card = package / CARD
     if not card.is_file():
         return []
-    text = card.read_text(encoding="utf-8")
-    if not text.startswith("---"):
-        return []
-    front = yaml.safe_load(text.split("---", 2)[1]) or {}
-    return [str(lang) for lang in front.get("language") or []]
+    language = ModelCard.load(card).data.language
+    return [language] if isinstance(language, str) else list(language or [])
 
 
 def write_subtitles(segments: Sequence[Segment], name: str, out_dir: Path) -> list[Path]:
