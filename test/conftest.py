@@ -1,11 +1,13 @@
 """Shared fixtures: tiny corpora in the real CoVoST-2 / Common Voice / Europarl-ST layouts (sst/testing/corpora.py),
-tiny models and stage-2 dumps; registers the ``slow`` marker.
+tiny models and stage-2 dumps; registers the ``slow`` marker; ``record_timing`` lines are printed at the end of
+the run (the CI log shows how long the demo took).
 
 The session-scoped corpora and stage-1 outputs are shared between tests: read them, never modify
 them (build a private copy with sst.testing.corpora.make_* into tmp_path when a test must break something).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,26 @@ from sst.testing.corpora import (MINI_ST_CORPUS, Covost2Corpus, EuroparlStCorpus
                                  make_europarl_st_corpus)
 
 
+TIMINGS = pytest.StashKey[list[str]]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes more than about 20 s (the demo run, two-process training, "
                             "full-size models); tools/test.sh -m 'not slow' leaves these out")
+    config.stash[TIMINGS] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if config.stash[TIMINGS]:
+        terminalreporter.write_sep("-", "timings")
+        for line in config.stash[TIMINGS]:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def record_timing(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """Adds a line to the timings printed at the end of the run."""
+    return pytestconfig.stash[TIMINGS].append
 
 
 @pytest.fixture(scope="session")

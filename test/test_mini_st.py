@@ -6,9 +6,12 @@ and that the translations of the seen directions are far better than chance.
 from __future__ import annotations
 
 import json
+import platform
 import random
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,15 +33,30 @@ SHORTENED = ["--src_langs", " ".join(SRC_LANGS), "--train_langs", " ".join(TRAIN
 pytestmark = pytest.mark.slow  # every test reads the one demo run
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), or the platform's processor string."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "an unknown CPU"
+
+
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    """egs/mini_st copied beside a link to tools/ (so the run writes no repo files), run once."""
+def demo_run(tmp_path_factory: pytest.TempPathFactory,
+             record_timing: Callable[[str], None]) -> tuple[Path, subprocess.CompletedProcess]:
+    """egs/mini_st copied beside a link to tools/ (so the run writes no repo files), run once; its time is
+    printed at the end of the test run."""
     root = tmp_path_factory.mktemp("demo")
     recipe = root / "egs" / "mini_st"
     shutil.copytree(ROOT / "egs" / "mini_st", recipe,
                     ignore=shutil.ignore_patterns("data", "dump", "exp", "models", "downloads"))
     (root / "tools").symlink_to(ROOT / "tools")
+    start = time.monotonic()
     result = subprocess.run(["./run.sh", *SHORTENED], cwd=recipe, capture_output=True, text=True, timeout=1800)
+    record_timing(f"mini_st demo, shortened ({' '.join(SHORTENED)}): {time.monotonic() - start:.0f} s on "
+                  f"{cpu_model()}")
     (root / "run.log").write_text(result.stdout + result.stderr)
     return recipe, result
 

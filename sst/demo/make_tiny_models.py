@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fbank_steps", type=int, default=600,
                         help="steps fitting the wav2vec2 CNN to log-mel filterbanks of the train audio")
     parser.add_argument("--teacher_steps", type=int, default=300)
-    parser.add_argument("--mbart_steps", type=int, default=1500)
+    parser.add_argument("--mbart_steps", type=int, default=1000)
     parser.add_argument("--num_threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -76,23 +76,35 @@ def atomic_torch_save() -> Iterator[None]:
 
 @dataclasses.dataclass
 class ResumableTrainerOptions(TrainerOptions):
-    """ESPnet's trainer options and ``--save_every_updates``."""
+    """ESPnet's trainer options, ``--save_every_updates`` and ``--plot_every_epochs``."""
 
     save_every_updates: Optional[int] = None
+    plot_every_epochs: int = 1
 
 
 class _Run:
     """What a mid-epoch checkpoint needs that ESPnet keeps inside ``Trainer.run``: the run's reporter
-    (recorded as ESPnet builds it), and the place inside an epoch read at resume, until it is used."""
+    (recorded as ESPnet builds it), and the place inside an epoch read at resume, until it is used; and
+    the run's options (for the epochs whose curves are drawn)."""
 
     reporter: Reporter | None = None
     place: dict | None = None
+    options: ResumableTrainerOptions | None = None
 
 
 class _RecordedReporter(Reporter):
+    """ESPnet's reporter, recorded for the mid-epoch checkpoint; it draws the curves (images/*.png) after
+    every ``plot_every_epochs``-th epoch and after the last one only (0: the last one only)."""
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         _Run.reporter = self
+
+    def matplotlib_plot(self, output_dir: str | Path) -> None:
+        epoch, options = self.get_epoch(), _Run.options
+        every = options.plot_every_epochs if options is not None else 1
+        if options is None or epoch >= options.max_epoch or (every > 0 and epoch % every == 0):
+            super().matplotlib_plot(output_dir)
 
 
 def _worker_ignoring_preemption(init: Any, worker_id: int) -> None:
@@ -216,6 +228,10 @@ class ResumableTrainer(Trainer):
                            help="also write checkpoint.pth inside an epoch every N updates of the epoch (a "
                                 "SIGTERM or SIGUSR1 writes it at the next update in any case), so that a run "
                                 "killed outright resumes from there; the same command resumes from it")
+        group.add_argument("--plot_every_epochs", type=int, default=1,
+                           help="draw the training curves (images/*.png, with --use_matplotlib true) after every "
+                                "N-th epoch and after the last; 0: after the last only (drawing them takes about "
+                                "a second an epoch, much of a tiny model's epoch)")
 
     @staticmethod
     def resume(checkpoint: str | Path, *args: Any, **kwargs: Any) -> None:
@@ -226,7 +242,7 @@ class ResumableTrainer(Trainer):
 
     @classmethod
     def run(cls, *args: Any, **kwargs: Any) -> None:
-        _Run.place = None
+        _Run.place, _Run.options = None, kwargs.get("trainer_options")
         with atomic_torch_save(), catching_preemption(), \
                 mock.patch.object(espnet_trainer, "Reporter", _RecordedReporter):
             super().run(*args, **kwargs)

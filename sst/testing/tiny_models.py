@@ -334,9 +334,9 @@ def build_mbart50_tokenizer(out_dir: Path, texts: list[str], vocab_size: int = 4
     return AutoTokenizer.from_pretrained(out_dir)
 
 
-def _translation_batch(tokenizer: PreTrainedTokenizerBase, pairs: list[TextPair],
-                       tgt_code: str = "en_XX") -> dict[str, torch.Tensor]:
-    """Encoder ``<src_code> tokens </s>`` and labels ``<tgt_code> tokens </s>`` (pad -> -100)."""
+def _encoded_pairs(tokenizer: PreTrainedTokenizerBase, pairs: list[TextPair],
+                   tgt_code: str = "en_XX") -> list[tuple[list[int], list[int]]]:
+    """Per pair, the encoder ids ``<src_code> tokens </s>`` and the labels ``<tgt_code> tokens </s>``."""
     by_lang: dict[str, list[int]] = defaultdict(list)
     for index, pair in enumerate(pairs):
         by_lang[pair.lang].append(index)
@@ -347,8 +347,14 @@ def _translation_batch(tokenizer: PreTrainedTokenizerBase, pairs: list[TextPair]
             input_ids[index] = ids
     tokenizer.tgt_lang = tgt_code
     labels = tokenizer(text_target=[pair.target for pair in pairs]).input_ids
-    batch = tokenizer.pad({"input_ids": input_ids}, return_tensors="pt")
-    label_batch = tokenizer.pad({"input_ids": labels}, return_tensors="pt")
+    return list(zip(input_ids, labels))
+
+
+def _padded_batch(tokenizer: PreTrainedTokenizerBase,
+                  encoded: list[tuple[list[int], list[int]]]) -> dict[str, torch.Tensor]:
+    """A batch of ``_encoded_pairs``: input ids and attention mask padded, labels padded with -100."""
+    batch = tokenizer.pad({"input_ids": [ids for ids, _ in encoded]}, return_tensors="pt")
+    label_batch = tokenizer.pad({"input_ids": [labels for _, labels in encoded]}, return_tensors="pt")
     batch["labels"] = label_batch.input_ids.masked_fill(label_batch.attention_mask == 0, -100)
     return dict(batch)
 
@@ -362,7 +368,7 @@ def greedy_translate(model: MBartForConditionalGeneration, tokenizer: PreTrained
     hyps: list[str] = []
     model.eval()
     for start in range(0, len(pairs), batch_size):
-        batch = _translation_batch(tokenizer, pairs[start:start + batch_size], tgt_code)
+        batch = _padded_batch(tokenizer, _encoded_pairs(tokenizer, pairs[start:start + batch_size], tgt_code))
         batch.pop("labels")
         with torch.no_grad():
             out = model.generate(**batch, num_beams=1, do_sample=False, max_length=64,
@@ -413,9 +419,10 @@ def build_tiny_mbart(out_dir: Path, pairs: list[TextPair], vocab_texts: list[str
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
         schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=train_steps,
                                                        pct_start=0.1)
+        encoded = _encoded_pairs(tokenizer, pairs)  # once: tokenising every step took a fifth of the time
         model.train()
         for _ in tqdm(range(train_steps), desc="mbart", leave=False):
-            loss = model(**_translation_batch(tokenizer, rng.sample(pairs, min(batch_size, len(pairs))))).loss
+            loss = model(**_padded_batch(tokenizer, rng.sample(encoded, min(batch_size, len(pairs))))).loss
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

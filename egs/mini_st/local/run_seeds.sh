@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The demo over several seeds, for the README's figures: each seed runs ./run.sh --seed N in its own
 # copy of this recipe (seeds/seed_N/, beside a link to tools/), then local/summarize_seeds.py writes
-# every seed's side-by-side table and, per average, the mean and the range over the seeds.
-#   cd egs/mini_st && local/run_seeds.sh [--seeds "0 1 2"] [--output local/seeds.md] [-- run.sh options]
+# every seed's side-by-side table, per average the mean and the range over the seeds, the run times per
+# CPU model and the zero-shot p-values, and rewrites the README's seeds block with them (--readme "" leaves
+# the README alone). A seed whose run finished is kept: add seeds, or run it on another machine and copy
+# its seeds/seed_N/ here.
+#   cd egs/mini_st && local/run_seeds.sh [--seeds "0 1 2 3 4"] [--output local/seeds.md]
+#       [--readme ../../README.md] [-- run.sh options]
 set -euo pipefail
 
-seeds="0 1 2"
+seeds="0 1 2 3 4"
 output=local/seeds.md
+readme=../../README.md
 while [ $# -gt 0 ]; do
     case "$1" in
         --seeds) seeds="$2"; shift 2 ;;
         --output) output="$2"; shift 2 ;;
+        --readme) readme="$2"; shift 2 ;;
         --) shift; break ;;
-        *) echo "usage: local/run_seeds.sh [--seeds \"0 1 2\"] [--output FILE] [-- run.sh options]" >&2; exit 1 ;;
+        *) echo "usage: local/run_seeds.sh [--seeds \"0 1 2 3 4\"] [--output FILE] [--readme FILE] [-- run.sh options]" >&2
+           exit 1 ;;
     esac
 done
 [ -f ./db.sh ] || { echo "run me from egs/mini_st: local/run_seeds.sh" >&2; exit 1; }
@@ -39,4 +46,5 @@ for seed in ${seeds}; do
 done
 . ./path.sh
 python local/summarize_seeds.py --seed_dirs $(for seed in ${seeds}; do echo "seeds/seed_${seed}/egs/mini_st"; done) \
-    --command "local/run_seeds.sh --seeds \"${seeds}\"${*:+ -- $*}" --output "${output}"
+    --command "local/run_seeds.sh --seeds \"${seeds}\"${*:+ -- $*}" --output "${output}" \
+    ${readme:+--readme "${readme}"}
