@@ -6,7 +6,6 @@ and that the translations of the seen directions are far better than chance.
 from __future__ import annotations
 
 import json
-import platform
 import random
 import shutil
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import sacrebleu
+
+from sst.testing.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC_LANGS = ("fr", "de", "pt")
@@ -31,16 +32,6 @@ CHANCE_BLEU_CEILING = 16.0
 SEEN_CHRF_FLOOR = 45.0
 SHORTENED = ["--src_langs", " ".join(SRC_LANGS), "--train_langs", " ".join(TRAIN_LANGS)]
 pytestmark = pytest.mark.slow  # every test reads the one demo run
-
-
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), or the platform's processor string."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "an unknown CPU"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import os
 import tempfile
 from pathlib import Path
 
-
 from sst.inference.options import add_decode_options, decode_options
 from sst.inference.quantize import add_quantize_option, decoding_device
 from sst.inference.translator import Translator, package_path

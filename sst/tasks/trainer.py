@@ -102,8 +102,8 @@ class _RecordedReporter(Reporter):
 
     def matplotlib_plot(self, output_dir: str | Path) -> None:
         epoch, options = self.get_epoch(), _Run.options
-        every = options.plot_every_epochs if options is not None else 1
-        if options is None or epoch >= options.max_epoch or (every > 0 and epoch % every == 0):
+        if options is None or epoch >= options.max_epoch or (
+                options.plot_every_epochs > 0 and epoch % options.plot_every_epochs == 0):
             super().matplotlib_plot(output_dir)
 
 

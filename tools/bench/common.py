@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Callable
 
 import torch
 
+from sst.testing.machine import cpu_model
+
 if TYPE_CHECKING:
     from sst.models.speech_translation import SpeechTranslationModel
 
@@ -245,15 +247,9 @@ def machine_info() -> dict[str, object]:
     """CPU, core count, torch/transformers versions, GPU (if any) and the date, for the report."""
     import transformers
 
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(), "torch": torch.__version__,
         "transformers": transformers.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,

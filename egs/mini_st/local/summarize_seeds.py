@@ -39,6 +39,12 @@ class ZeroShotGain:
     p_chrf: float
 
 
+    def significant(self, metric: str) -> bool:
+        """SAMU better than XLS-R on ``metric`` (BLEU or chrF++), with p below SIGNIFICANCE_LEVEL."""
+        gain, p_value = (self.bleu, self.p_bleu) if metric == "BLEU" else (self.chrf, self.p_chrf)
+        return gain > 0 and p_value < SIGNIFICANCE_LEVEL
+
+
 @dataclass
 class SeedRun:
     """What one finished demo run left: its averages, zero-shot gains, time and CPU model."""
@@ -154,11 +160,11 @@ def significance(runs: list[SeedRun]) -> tuple[str, str]:
             cells.append(f"{gain.bleu:+.1f} (p {gain.p_bleu:.3f}) / {gain.chrf:+.1f} (p {gain.p_chrf:.3f})")
         rows.append(cells)
     pairs = [run.zero_shot[direction] for direction in directions for run in runs]
-    bleu_significant = sum(gain.bleu > 0 and gain.p_bleu < SIGNIFICANCE_LEVEL for gain in pairs)
-    chrf_significant = sum(gain.chrf > 0 and gain.p_chrf < SIGNIFICANCE_LEVEL for gain in pairs)
+    bleu_significant = sum(gain.significant("BLEU") for gain in pairs)
+    chrf_significant = sum(gain.significant("chrF++") for gain in pairs)
     per_direction = "; ".join(
-        f"{direction} in {sum(run.zero_shot[direction].bleu > 0 and run.zero_shot[direction].p_bleu < SIGNIFICANCE_LEVEL for run in runs)}"
-        f" of {len(runs)}" for direction in directions)
+        f"{direction} in {sum(run.zero_shot[direction].significant('BLEU') for run in runs)} of {len(runs)}"
+        for direction in directions)
     verdict = "in every seed" if bleu_significant == len(pairs) else "not in every seed"
     sentence = (f"Zero-shot significance (sacreBLEU's paired bootstrap, SAMU against XLS-R, p < {SIGNIFICANCE_LEVEL}): "
                 f"the BLEU gain is significant {verdict}: in {bleu_significant} of {len(pairs)} (direction, seed) "
@@ -166,13 +172,12 @@ def significance(runs: list[SeedRun]) -> tuple[str, str]:
     return markdown_table(header, rows, ["left"] + ["right"] * len(runs)), sentence
 
 
-def readme_block(runs: list[SeedRun], command: str) -> str:
+def readme_block(runs: list[SeedRun], command: str, significance_sentence: str) -> str:
     """The README's figures: the ranges table, the run times and the significance sentence."""
-    _, sentence = significance(runs)
     return "\n".join([
         f"Over {len(runs)} seed{'s' * (len(runs) > 1)} (`cd egs/mini_st && {command}`; every seed's table in "
         "`egs/mini_st/local/seeds.md`), mean [min–max] of the averages (4-gram BLEU, sacreBLEU's default):", "",
-        summary(runs, labels_with_langs=True), "", run_times(runs), sentence])
+        summary(runs, labels_with_langs=True), "", run_times(runs), significance_sentence])
 
 
 def replace_readme_block(readme: Path, block: str) -> None:
@@ -206,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_text(args.output, "\n".join(lines))
     if args.readme:
-        replace_readme_block(args.readme, readme_block(runs, args.command))
+        replace_readme_block(args.readme, readme_block(runs, args.command, sentence))
     print("\n".join(lines[:lines.index(sentence) + 1]))
 
 
