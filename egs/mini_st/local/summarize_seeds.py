@@ -38,7 +38,6 @@ class ZeroShotGain:
     chrf: float
     p_chrf: float
 
-
     def significant(self, metric: str) -> bool:
         """SAMU better than XLS-R on ``metric`` (BLEU or chrF++), with p below SIGNIFICANCE_LEVEL."""
         gain, p_value = (self.bleu, self.p_bleu) if metric == "BLEU" else (self.chrf, self.p_chrf)
@@ -108,9 +107,9 @@ def spread(values: list[float], sign: bool = False) -> str:
     return f"{form.format(statistics.fmean(values))} [{form.format(min(values))}–{form.format(max(values))}]"
 
 
-def summary(runs: list[SeedRun], labels_with_langs: bool = False) -> str:
-    """Mean [min-max] over the runs, one row per average, one column per encoder and metric, and the
-    SAMU-minus-XLS-R difference of BLEU."""
+def summary(runs: list[SeedRun]) -> str:
+    """Mean [min-max] over the runs, one row per average (named with its languages), one column per encoder
+    and metric, and the SAMU-minus-XLS-R difference of BLEU."""
     labels = [label for label in ("avg seen", "avg zero-shot", "avg all")
               if all((label, "samu", "BLEU") in run.averages for run in runs)]
     seen = runs[0].seen_langs
@@ -120,7 +119,7 @@ def summary(runs: list[SeedRun], labels_with_langs: bool = False) -> str:
     rows = []
     for label in labels:
         name = label.removeprefix("avg ")
-        if labels_with_langs and langs.get(label):
+        if langs.get(label):
             name += f" ({' '.join(langs[label])})"
         cells = [name]
         for encoder in ENCODERS:
@@ -172,12 +171,12 @@ def significance(runs: list[SeedRun]) -> tuple[str, str]:
     return markdown_table(header, rows, ["left"] + ["right"] * len(runs)), sentence
 
 
-def readme_block(runs: list[SeedRun], command: str, significance_sentence: str) -> str:
+def readme_block(seed_count: int, command: str, ranges: str, times: str, significance_sentence: str) -> str:
     """The README's figures: the ranges table, the run times and the significance sentence."""
     return "\n".join([
-        f"Over {len(runs)} seed{'s' * (len(runs) > 1)} (`cd egs/mini_st && {command}`; every seed's table in "
+        f"Over {seed_count} seed{'s' * (seed_count > 1)} (`cd egs/mini_st && {command}`; every seed's table in "
         "`egs/mini_st/local/seeds.md`), mean [min–max] of the averages (4-gram BLEU, sacreBLEU's default):", "",
-        summary(runs, labels_with_langs=True), "", run_times(runs), significance_sentence])
+        ranges, "", times, significance_sentence])
 
 
 def replace_readme_block(readme: Path, block: str) -> None:
@@ -197,13 +196,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--readme", type=Path, help="a README whose seeds block is rewritten with these figures")
     args = parser.parse_args(argv)
     runs = [read_run(seed_dir) for seed_dir in args.seed_dirs]
-    table, sentence = significance(runs)
+    ranges, times, (table, sentence) = summary(runs), run_times(runs), significance(runs)
     gains = ["Zero-shot gains per seed, SAMU minus XLS-R: BLEU (p) / chrF++ (p).", "", table, ""] if table else []
     lines = ["# mini_st over seeds", "",
              f"Made by `cd egs/mini_st && {args.command}` (one fresh demo run per seed, `./run.sh --seed N`).",
              f"Seeds: {' '.join(run.seed for run in runs)}. Each cell: mean [min–max] over the seeds of a plain "
-             "average of the per-direction scores.", "", summary(runs, labels_with_langs=True), "",
-             run_times(runs), "", *gains, sentence, ""]
+             "average of the per-direction scores.", "", ranges, "", times, "", *gains, sentence, ""]
     for seed_dir, run in zip(args.seed_dirs, runs):
         results = (seed_dir / "exp" / "RESULTS.md").read_text(encoding="utf-8")
         results = re.sub(r"^#+ .*side by side\n+", "", results)
@@ -211,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_text(args.output, "\n".join(lines))
     if args.readme:
-        replace_readme_block(args.readme, readme_block(runs, args.command, sentence))
+        replace_readme_block(args.readme, readme_block(len(runs), args.command, ranges, times, sentence))
     print("\n".join(lines[:lines.index(sentence) + 1]))
 
 
