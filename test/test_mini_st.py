@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,8 +16,8 @@ import pytest
 import sacrebleu
 
 from sst.testing.machine import cpu_model
+from sst.testing.recipes import recipe_copy
 
-ROOT = Path(__file__).resolve().parents[1]
 SRC_LANGS = ("fr", "de", "pt")
 TRAIN_LANGS = ("fr", "de")
 ENCODERS = ("xlsr", "samu")
@@ -40,10 +39,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory,
     """egs/mini_st copied beside a link to tools/ (so the run writes no repo files), run once; its time is
     printed at the end of the test run."""
     root = tmp_path_factory.mktemp("demo")
-    recipe = root / "egs" / "mini_st"
-    shutil.copytree(ROOT / "egs" / "mini_st", recipe,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "models", "downloads"))
-    (root / "tools").symlink_to(ROOT / "tools")
+    recipe = recipe_copy(root, "mini_st")
     start = time.monotonic()
     result = subprocess.run(["./run.sh", *SHORTENED], cwd=recipe, capture_output=True, text=True, timeout=1800)
     record_timing(f"mini_st demo, shortened ({' '.join(SHORTENED)}): {time.monotonic() - start:.0f} s on "

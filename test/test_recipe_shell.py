@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 import time
@@ -18,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from sst.testing.corpora import Covost2Corpus, EuroparlStCorpus, make_commonvoice_release
+from sst.testing.recipes import recipe_copy
 from sst.bin import download_corpus
 from sst.data.langs import MBART50_CODES
 from sst.data.datadir import read_report
@@ -246,16 +246,6 @@ def test_dispatch_slurm_multi_node_runs_the_command_under_srun(tmp_path: Path,
 
 
 # ---------------------------------------------------------------------------------------------- run.sh
-
-def recipe_copy(tmp_path: Path, name: str) -> Path:
-    """A copy of egs/<name> in tmp_path/egs/<name> beside a link to tools/, so runs write no repo files."""
-    dest = tmp_path / "egs" / name
-    shutil.copytree(ROOT / "egs" / name, dest,
-                    ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "models"))
-    if not (tmp_path / "tools").exists():
-        (tmp_path / "tools").symlink_to(TOOLS)
-    return dest
-
 
 def test_an_option_added_to_st_sh_reaches_every_recipe(tmp_path: Path) -> None:
     """A new option declared in tools/st.sh (its default and help line there only) is in every recipe's
